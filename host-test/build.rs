@@ -1,0 +1,237 @@
+//! Builds the `sqlite-sessions` component for `wasm32-wasip2` (release) and
+//! tells the library where it is, through `$OUT_DIR/component_path.rs`.
+//!
+//! This follows wasmtime's `test-programs/artifacts` pattern: a nested
+//! `cargo build` of another workspace member for another target. The nested
+//! cargo gets its own `--target-dir` (`<outer target>/component`), because
+//! the outer cargo holds the lock on its own target directory for the whole
+//! build and a nested cargo waiting on that lock would deadlock.
+//!
+//! Set `SQLITE_SESSIONS_SKIP_COMPONENT_BUILD=1` to skip the nested build (for
+//! example to `cargo check` the host while the component does not build);
+//! `COMPONENT_PATH` is then empty and `Runtime::new` fails at run time.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const TARGET: &str = "wasm32-wasip2";
+const SKIP_VAR: &str = "SQLITE_SESSIONS_SKIP_COMPONENT_BUILD";
+
+/// C toolchain for the bundled SQLite (see /work/shared/NOTES.md): cc-rs
+/// reads these per-target variables; we only fill in the ones the caller did
+/// not set.
+const C_TOOLCHAIN: &[(&str, &str)] = &[
+    ("CC_wasm32_wasip2", "clang-19"),
+    ("AR_wasm32_wasip2", "llvm-ar-19"),
+    ("CFLAGS_wasm32_wasip2", "-isystem /usr/include/wasm32-wasi"),
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest_dir
+        .parent()
+        .expect("host-test lives inside the workspace root")
+        .to_path_buf();
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
+
+    for rel in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(rel).display());
+    }
+    println!("cargo:rerun-if-env-changed={SKIP_VAR}");
+    for (var, _) in C_TOOLCHAIN {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+
+    let component_path = if env::var_os(SKIP_VAR).is_some_and(|v| v == "1") {
+        println!(
+            "cargo:warning={SKIP_VAR}=1: the component was not built; \
+             Runtime::new() will fail at run time"
+        );
+        String::new()
+    } else {
+        let target_dir = component_target_dir(&out_dir);
+        build_component(&workspace, &target_dir);
+        let wasm = target_dir
+            .join(TARGET)
+            .join("release")
+            .join("sqlite_sessions.wasm");
+        if !wasm.is_file() {
+            panic!(
+                "the component build succeeded but {} does not exist; \
+                 is the root crate still a `cdylib` named `sqlite-sessions`?",
+                wasm.display()
+            );
+        }
+        wasm.to_str()
+            .expect("the target directory path must be UTF-8")
+            .to_owned()
+    };
+
+    // `{:?}` escapes the path into a valid Rust string literal.
+    let generated = format!(
+        "/// The component built by `host-test/build.rs` (empty when \
+         `{SKIP_VAR}=1`).\npub const COMPONENT_PATH: &str = {component_path:?};\n"
+    );
+    fs::write(out_dir.join("component_path.rs"), generated)
+        .expect("failed to write $OUT_DIR/component_path.rs");
+}
+
+/// `<outer target dir>/component`.
+///
+/// OUT_DIR is `<target>/<profile>/build/<pkg>-<hash>/out` (with a
+/// `<triple>/` after `<target>` when the host crate itself is built with
+/// `--target`; then the component dir lands under that, which is just as
+/// separate from the outer lock).
+fn component_target_dir(out_dir: &Path) -> PathBuf {
+    let outer = out_dir
+        .ancestors()
+        .nth(4)
+        .unwrap_or_else(|| panic!("unexpected OUT_DIR layout: {}", out_dir.display()));
+    outer.join("component")
+}
+
+fn build_component(workspace: &Path, target_dir: &Path) {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .args(["-p", "sqlite-sessions", "--release", "--target", TARGET])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(workspace);
+
+    scrub_env(&mut cmd);
+    for (var, default) in C_TOOLCHAIN {
+        if env::var_os(var).is_none() {
+            cmd.env(var, default);
+        }
+    }
+
+    // Our stdout is read by cargo as `cargo:` directives, so the child's
+    // stdout must not reach it; its stderr (the compiler's messages) is
+    // forwarded as is. Cargo shows it on failure, or always with `-vv`.
+    cmd.stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::inherit());
+
+    eprintln!("running {cmd:?}");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build the component: {e}"));
+    if !status.success() {
+        panic!(
+            "building the sqlite-sessions component for {TARGET} failed ({status}).\n\
+             The compiler's messages are above. Things this build needs:\n{}",
+            diagnose()
+        );
+    }
+}
+
+/// Removes the variables that cargo sets for *this* build script, or that
+/// belong to the outer build, and would mislead the nested cargo or the build
+/// scripts it runs (libsqlite3-sys's cc-rs in particular).
+fn scrub_env(cmd: &mut Command) {
+    const EXACT: &[&str] = &[
+        // Host rustflags (e.g. `-C target-cpu=native`) must not reach wasm.
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        // `--target-dir` / `--target` decide these.
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_TARGET_DIR",
+        // `cargo clippy` lints the workspace through this wrapper; the
+        // component is not ours to lint here (and `-D warnings` would fail
+        // the host build on a guest lint).
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
+        "CLIPPY_CONF_DIR",
+        // Per-build-script variables: the nested cargo sets its own for its
+        // own build scripts, but a stale one it does not set (for example
+        // CARGO_CFG_UNIX, which is absent for wasm) would leak through.
+        "OUT_DIR",
+        "TARGET",
+        "HOST",
+        "NUM_JOBS",
+        "OPT_LEVEL",
+        "DEBUG",
+        "PROFILE",
+        "RUSTC_LINKER",
+        "RUSTDOC",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+    ];
+    const PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "DEP_"];
+    for var in EXACT {
+        cmd.env_remove(var);
+    }
+    for (key, _) in env::vars_os() {
+        if let Some(key) = key.to_str() {
+            if PREFIXES.iter().any(|p| key.starts_with(p)) {
+                cmd.env_remove(key);
+            }
+        }
+    }
+}
+
+/// A checklist of what the component build needs, each marked with whether
+/// it looks present, so a failure names the missing piece.
+fn diagnose() -> String {
+    let mut out = String::new();
+
+    let libdir = Command::new(env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let std_ok = libdir.is_some_and(|d| d.is_dir());
+    out += &format!(
+        "  [{}] the Rust target: `rustup target add {TARGET}`\n",
+        mark(std_ok)
+    );
+
+    for (var, default) in C_TOOLCHAIN {
+        let value = env::var(var).unwrap_or_else(|_| default.to_string());
+        let ok = if var.starts_with("CFLAGS") {
+            Path::new("/usr/include/wasm32-wasi/stdio.h").exists() || value != *default
+        } else {
+            on_path(&value)
+        };
+        let hint = if var.starts_with("CC") {
+            "`apt-get install -y clang-19`"
+        } else if var.starts_with("AR") {
+            "`apt-get install -y llvm-19`"
+        } else {
+            "wasi-libc headers: `apt-get install -y wasi-libc`"
+        };
+        out += &format!("  [{}] {var}={value:?}: {hint}\n", mark(ok));
+    }
+    out += &format!("  Set {SKIP_VAR}=1 to type-check the host without the component.\n");
+    out
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "MISSING"
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    let program = program.split_whitespace().next().unwrap_or(program);
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    env::var_os("PATH")
+        .map(|paths| env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}

@@ -1,0 +1,119 @@
+//! Shared fixtures: a temporary session directory and short-hands for the
+//! calls most tests make.
+#![allow(dead_code)]
+
+use host_test::{
+    default_config, Config, Request, RequestOptions, Runtime, SessionHandle, StoreHandle,
+};
+use std::path::{Path, PathBuf};
+
+/// A fresh session directory plus the shared runtime (compiled once per test binary).
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self::with_config(default_config())
+    }
+
+    pub fn with_config(config: Config) -> Self {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            config,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A fresh instance (one "request") with the store opened.
+    pub fn request(&self) -> (Request, StoreHandle) {
+        self.request_with(RequestOptions::default())
+    }
+
+    pub fn request_with(&self, options: RequestOptions) -> (Request, StoreHandle) {
+        let mut req = Runtime::shared()
+            .request_with(self.path(), options)
+            .unwrap();
+        let store = req.open_store(&self.config).unwrap().unwrap();
+        (req, store)
+    }
+
+    /// Creates a session holding `key = json` and returns its id.
+    pub fn session_with(&self, key: &str, json: &str) -> String {
+        let (mut req, store) = self.request();
+        let s = req.store(&store).create().unwrap();
+        req.session(&s).set_json(key, json).unwrap().unwrap();
+        let id = req.session(&s).id().unwrap();
+        finish(req, store, s);
+        id
+    }
+
+    /// Loads `id` in a fresh instance; `None` if the store says it is gone.
+    pub fn load(&self, id: &str) -> Option<(Request, StoreHandle, SessionHandle)> {
+        let (mut req, store) = self.request();
+        let s = req.store(&store).load(id).unwrap().unwrap()?;
+        Some((req, store, s))
+    }
+
+    /// `get-json(key)` on session `id` in a fresh instance.
+    pub fn get_json(&self, id: &str, key: &str) -> Option<String> {
+        let (mut req, store, s) = self.load(id)?;
+        let v = req.session(&s).get_json(key).unwrap().unwrap();
+        finish(req, store, s);
+        v
+    }
+
+    /// Every file below the session directory, relative to it.
+    pub fn files(&self) -> Vec<PathBuf> {
+        walk(self.path())
+            .into_iter()
+            .map(|p| p.strip_prefix(self.path()).unwrap().to_path_buf())
+            .collect()
+    }
+
+    /// Only the session databases.
+    pub fn session_files(&self) -> Vec<PathBuf> {
+        self.files()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "db"))
+            .collect()
+    }
+}
+
+/// Drops the resources so the guest destructors run, as a real host must.
+pub fn finish(mut req: Request, store: StoreHandle, session: SessionHandle) {
+    req.drop_session(session).unwrap();
+    req.drop_store(store).unwrap();
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// CBOR bytes of a JSON literal, built on the host side with ciborium.
+pub fn cbor(json: &str) -> Vec<u8> {
+    let value: ciborium::Value = serde_json::from_str(json).unwrap();
+    let mut out = Vec::new();
+    ciborium::into_writer(&value, &mut out).unwrap();
+    out
+}
+
+/// The JSON text of CBOR bytes returned by the component.
+pub fn json_of(bytes: &[u8]) -> String {
+    let value: serde_json::Value = ciborium::from_reader(bytes).unwrap();
+    value.to_string()
+}

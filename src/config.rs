@@ -1,0 +1,141 @@
+//! The store's configuration with every default resolved, checked once at
+//! `store.open` so that later calls never meet a bad setting.
+
+use crate::cookies::CookieSettings;
+use crate::error::{Error, LimitKind, Result};
+
+/// Limits on what one session may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_key_bytes: u32,
+    pub max_value_bytes: u32,
+    pub max_session_bytes: u64,
+    pub max_keys: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key_bytes: 256,
+            max_value_bytes: 1 << 20,
+            max_session_bytes: 16 << 20,
+            max_keys: 1024,
+        }
+    }
+}
+
+/// Expiry defaults, in seconds; 0 turns a timeout off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryDefaults {
+    pub idle_timeout_s: u64,
+    pub absolute_timeout_s: u64,
+    pub activity_granularity_s: u64,
+}
+
+impl Default for ExpiryDefaults {
+    fn default() -> Self {
+        ExpiryDefaults {
+            idle_timeout_s: 24 * 3600,
+            absolute_timeout_s: 30 * 24 * 3600,
+            activity_granularity_s: 60,
+        }
+    }
+}
+
+/// A store's resolved configuration.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The session directory as the component sees it, without a trailing `/`.
+    pub directory: String,
+    pub limits: Limits,
+    pub expiry: ExpiryDefaults,
+    pub busy_timeout_ms: u32,
+    pub file_name_secret: Option<Vec<u8>>,
+    pub cookie: CookieSettings,
+}
+
+impl StoreConfig {
+    /// Defaults for everything but the directory.
+    pub fn new(directory: impl Into<String>) -> Self {
+        StoreConfig {
+            directory: directory.into(),
+            limits: Limits::default(),
+            expiry: ExpiryDefaults::default(),
+            busy_timeout_ms: 5000,
+            file_name_secret: None,
+            cookie: CookieSettings::default(),
+        }
+    }
+
+    /// Checks every field and normalises the directory.
+    pub fn validated(mut self) -> Result<Self> {
+        if self.directory.is_empty() {
+            return Err(Error::Config("directory: must not be empty".into()));
+        }
+        if self.directory.contains('\0') {
+            return Err(Error::Config("directory: contains NUL".into()));
+        }
+        while self.directory.len() > 1 && self.directory.ends_with('/') {
+            self.directory.pop();
+        }
+        let l = &self.limits;
+        for (name, value) in [
+            ("max-key-bytes", u64::from(l.max_key_bytes)),
+            ("max-value-bytes", u64::from(l.max_value_bytes)),
+            ("max-session-bytes", l.max_session_bytes),
+            ("max-keys", u64::from(l.max_keys)),
+        ] {
+            if value == 0 {
+                return Err(Error::Config(format!("{name}: must be at least 1")));
+            }
+        }
+        if self.file_name_secret.as_ref().is_some_and(|s| s.is_empty()) {
+            return Err(Error::Config(
+                "file-name-secret: must not be empty (use none for no secret)".into(),
+            ));
+        }
+        self.cookie.validate()?;
+        match std::fs::metadata(&self.directory) {
+            Ok(m) if m.is_dir() => Ok(self),
+            Ok(_) => Err(Error::Config(format!(
+                "directory: {} is not a directory",
+                self.directory
+            ))),
+            Err(e) => Err(Error::Config(format!(
+                "directory: {} cannot be used: {e}",
+                self.directory
+            ))),
+        }
+    }
+}
+
+impl Limits {
+    /// A key must be non-empty UTF-8 without NUL, and not too long.
+    pub fn check_key(&self, key: &str) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::InvalidKey("empty key".into()));
+        }
+        if key.contains('\0') {
+            return Err(Error::InvalidKey("key contains NUL".into()));
+        }
+        exceeds(LimitKind::KeyBytes, self.max_key_bytes.into(), key.len() as u64)
+    }
+
+    pub fn check_value_len(&self, len: usize) -> Result<()> {
+        exceeds(LimitKind::ValueBytes, self.max_value_bytes.into(), len as u64)
+    }
+
+    /// Checks what a write would make the whole session.
+    pub fn check_totals(&self, keys: u64, bytes: u64) -> Result<()> {
+        exceeds(LimitKind::KeysPerSession, self.max_keys.into(), keys)?;
+        exceeds(LimitKind::SessionBytes, self.max_session_bytes, bytes)
+    }
+}
+
+fn exceeds(limit: LimitKind, max: u64, actual: u64) -> Result<()> {
+    if actual > max {
+        Err(Error::TooLarge { limit, max, actual })
+    } else {
+        Ok(())
+    }
+}

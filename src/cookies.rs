@@ -1,0 +1,157 @@
+//! Cookies: reading the session cookie from a `Cookie` header, and building the
+//! `Set-Cookie` header a response needs. Built with the `cookie` crate so that
+//! quoting and attribute syntax follow RFC 6265.
+
+use crate::error::{Error, Result};
+use cookie::time::{Duration, OffsetDateTime};
+use cookie::{Cookie, Expiration, SameSite};
+
+/// How session cookies are built; defaults are the secure ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSettings {
+    pub name: String,
+    pub path: String,
+    pub domain: Option<String>,
+    pub secure: bool,
+    pub http_only: bool,
+    pub same_site: SameSite,
+    pub persistent: bool,
+}
+
+impl Default for CookieSettings {
+    fn default() -> Self {
+        CookieSettings {
+            name: "sid".into(),
+            path: "/".into(),
+            domain: None,
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            persistent: true,
+        }
+    }
+}
+
+impl CookieSettings {
+    /// Rejects names and attributes a browser would refuse or mis-handle.
+    pub fn validate(&self) -> Result<()> {
+        let token_char = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+        if self.name.is_empty() || !self.name.chars().all(token_char) {
+            return Err(Error::Config(format!(
+                "cookie.name: {:?} is not an RFC 6265 token",
+                self.name
+            )));
+        }
+        let attr_ok = |s: &str| s.chars().all(|c| c.is_ascii_graphic() && c != ';');
+        if !self.path.starts_with('/') || !attr_ok(&self.path) {
+            return Err(Error::Config(format!(
+                "cookie.path: {:?} must start with / and have no spaces or ;",
+                self.path
+            )));
+        }
+        if let Some(domain) = &self.domain {
+            if domain.is_empty() || !attr_ok(domain) {
+                return Err(Error::Config(format!("cookie.domain: {domain:?} is invalid")));
+            }
+        }
+        if self.name.starts_with("__Host-")
+            && (!self.secure || self.path != "/" || self.domain.is_some())
+        {
+            return Err(Error::Config(
+                "cookie.name: a __Host- cookie needs secure, path \"/\" and no domain".into(),
+            ));
+        }
+        if self.name.starts_with("__Secure-") && !self.secure {
+            return Err(Error::Config(
+                "cookie.name: a __Secure- cookie needs secure".into(),
+            ));
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(Error::Config(
+                "cookie.same-site: none needs secure, or browsers drop the cookie".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The value of this store's cookie in a raw `Cookie` request header.
+    /// With duplicates (a cookie set for a parent path or domain too), the
+    /// first wins, as in browsers' most-specific-first order.
+    pub fn value_from_header(&self, header: &str) -> Option<String> {
+        Cookie::split_parse(header)
+            .filter_map(|c| c.ok())
+            .find(|c| c.name() == self.name)
+            .map(|c| c.value().to_string())
+    }
+
+    /// `Set-Cookie` for `value`. `max_age_s` is how long until the session
+    /// expires; `None` means it never does. Ignored for browser-session cookies.
+    pub fn set_header(&self, value: &str, max_age_s: Option<u64>, now_ms: i64) -> String {
+        let mut cookie = self.base(value.to_string());
+        if self.persistent {
+            // A session that never expires still needs a finite cookie; 400 days
+            // is the cap browsers apply anyway (RFC 6265bis).
+            let secs = max_age_s.unwrap_or(400 * 24 * 3600).min(400 * 24 * 3600) as i64;
+            cookie.set_max_age(Duration::seconds(secs));
+            cookie.set_expires(expiration(now_ms / 1000 + secs));
+        }
+        cookie.to_string()
+    }
+
+    /// `Set-Cookie` that makes the browser drop the cookie.
+    pub fn delete_header(&self) -> String {
+        let mut cookie = self.base(String::new());
+        cookie.set_max_age(Duration::ZERO);
+        cookie.set_expires(expiration(0));
+        cookie.to_string()
+    }
+
+    fn base(&self, value: String) -> Cookie<'static> {
+        let mut builder = Cookie::build((self.name.clone(), value))
+            .path(self.path.clone())
+            .secure(self.secure)
+            .http_only(self.http_only)
+            .same_site(self.same_site);
+        if let Some(domain) = &self.domain {
+            builder = builder.domain(domain.clone());
+        }
+        builder.build()
+    }
+}
+
+fn expiration(unix_s: i64) -> Expiration {
+    let at = OffsetDateTime::from_unix_timestamp(unix_s).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    Expiration::DateTime(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_set_cookie_has_secure_attributes() {
+        let header = CookieSettings::default().set_header("v", Some(60), 0);
+        for part in ["sid=v", "HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
+            assert!(header.contains(part), "{header}");
+        }
+        assert!(header.contains("Expires=Thu, 01 Jan 1970 00:01:00 GMT"), "{header}");
+    }
+
+    #[test]
+    fn finds_the_cookie_among_others() {
+        let s = CookieSettings::default();
+        assert_eq!(s.value_from_header("a=1; sid=xyz; b=2").as_deref(), Some("xyz"));
+        assert_eq!(s.value_from_header("a=1"), None);
+    }
+
+    #[test]
+    fn host_prefix_rules_are_enforced() {
+        let mut s = CookieSettings {
+            name: "__Host-sid".into(),
+            ..Default::default()
+        };
+        assert!(s.validate().is_ok());
+        s.domain = Some("example.com".into());
+        assert!(matches!(s.validate(), Err(Error::Config(_))));
+    }
+}

@@ -1,0 +1,77 @@
+//! The one error type of the storage core. It mirrors the WIT `error` variant
+//! one-to-one, so the component glue converts without losing information.
+
+use std::fmt;
+
+/// Which configured limit a write would exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    KeyBytes,
+    ValueBytes,
+    SessionBytes,
+    KeysPerSession,
+}
+
+/// Why an operation failed. See `wit/store.wit` for the meaning of each case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    InvalidId,
+    InvalidKey(String),
+    InvalidValue(String),
+    InvalidPath(String),
+    NotJson(String),
+    NotFound,
+    TooLarge {
+        limit: LimitKind,
+        max: u64,
+        actual: u64,
+    },
+    Busy,
+    Storage(String),
+    Config(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidId => write!(f, "invalid session id"),
+            Error::InvalidKey(m) => write!(f, "invalid key: {m}"),
+            Error::InvalidValue(m) => write!(f, "invalid value: {m}"),
+            Error::InvalidPath(m) => write!(f, "invalid path: {m}"),
+            Error::NotJson(m) => write!(f, "value has no JSON form: {m}"),
+            Error::NotFound => write!(f, "session not found"),
+            Error::TooLarge { limit, max, actual } => {
+                write!(f, "{limit:?} limit exceeded: {actual} > {max}")
+            }
+            Error::Busy => write!(f, "session is locked by another request"),
+            Error::Storage(m) => write!(f, "storage error: {m}"),
+            Error::Config(m) => write!(f, "invalid config: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout is the one storage
+        // failure a caller should branch on (retry later), so it gets its own case.
+        if let rusqlite::Error::SqliteFailure(code, _) = &e {
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) {
+                return Error::Busy;
+            }
+        }
+        Error::Storage(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}

@@ -1,0 +1,87 @@
+//! When a session expires, and when activity must be written down.
+//!
+//! Two timeouts combine: idle (since last access) and absolute (since
+//! creation). The session expires at whichever comes first. Times are Unix
+//! milliseconds from the wall clock (`wasi:clocks/wall-clock` inside the
+//! component, which a host can replace, e.g. with a fake clock in tests).
+
+use crate::config::ExpiryDefaults;
+
+/// The timing facts stored with each session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub created_ms: i64,
+    pub last_access_ms: i64,
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// When the session expires, or `None` if both timeouts are off.
+pub fn expires_at_ms(t: Timing, d: &ExpiryDefaults) -> Option<i64> {
+    let after = |start: i64, secs: u64| (secs > 0).then(|| start.saturating_add(secs as i64 * 1000));
+    match (
+        after(t.last_access_ms, d.idle_timeout_s),
+        after(t.created_ms, d.absolute_timeout_s),
+    ) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+pub fn is_expired(t: Timing, d: &ExpiryDefaults, now_ms: i64) -> bool {
+    expires_at_ms(t, d).is_some_and(|at| now_ms >= at)
+}
+
+/// Whether activity at `now_ms` should be recorded. Only when the stored
+/// last access is older than the granularity, so a busy session costs one
+/// write per period, not one per request.
+pub fn needs_touch(t: Timing, d: &ExpiryDefaults, now_ms: i64) -> bool {
+    d.idle_timeout_s > 0 && now_ms - t.last_access_ms >= d.activity_granularity_s as i64 * 1000
+}
+
+/// Seconds until expiry (for the cookie's `Max-Age`), or `None` for never.
+pub fn remaining_s(t: Timing, d: &ExpiryDefaults, now_ms: i64) -> Option<u64> {
+    expires_at_ms(t, d).map(|at| ((at - now_ms).max(0) / 1000) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: ExpiryDefaults = ExpiryDefaults {
+        idle_timeout_s: 10,
+        absolute_timeout_s: 100,
+        activity_granularity_s: 5,
+    };
+
+    #[test]
+    fn the_earlier_timeout_wins() {
+        let t = Timing { created_ms: 0, last_access_ms: 95_000 };
+        assert_eq!(expires_at_ms(t, &D), Some(100_000));
+        let t = Timing { created_ms: 0, last_access_ms: 1_000 };
+        assert_eq!(expires_at_ms(t, &D), Some(11_000));
+        assert!(!is_expired(t, &D, 10_999));
+        assert!(is_expired(t, &D, 11_000));
+    }
+
+    #[test]
+    fn zero_turns_timeouts_off() {
+        let off = ExpiryDefaults { idle_timeout_s: 0, absolute_timeout_s: 0, activity_granularity_s: 5 };
+        let t = Timing { created_ms: 0, last_access_ms: 0 };
+        assert_eq!(expires_at_ms(t, &off), None);
+        assert!(!needs_touch(t, &off, i64::MAX / 2));
+    }
+
+    #[test]
+    fn touch_only_after_granularity() {
+        let t = Timing { created_ms: 0, last_access_ms: 0 };
+        assert!(!needs_touch(t, &D, 4_999));
+        assert!(needs_touch(t, &D, 5_000));
+    }
+}

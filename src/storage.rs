@@ -1,0 +1,285 @@
+//! One session's SQLite file: schema, transactions, and per-key rows.
+//!
+//! Each call runs in its own short transaction, as in the seed, so concurrent
+//! requests that write different keys never lose each other's writes. A
+//! one-row `meta` table carries the timing facts, running totals for the
+//! quotas (so checking them never scans values), and a `destroyed` flag.
+//!
+//! Why the flag: a slower request may still hold a connection to a session
+//! file that a logout has just deleted. Deleting unlinks the path but the old
+//! connection keeps writing into the orphaned inode, silently. So destroy
+//! first commits `destroyed = 1` and only then unlinks; every transaction
+//! checks the flag first, and a write that arrives late fails with
+//! `not-found` instead of vanishing (the shape of Rack CVE-2025-46336).
+
+use crate::config::Limits;
+use crate::error::{Error, Result};
+use crate::expiry::Timing;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use std::time::Duration;
+
+/// Bumped when the file layout changes; stored in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+    CREATE TABLE meta (
+        one            INTEGER PRIMARY KEY CHECK (one = 1),
+        created_ms     INTEGER NOT NULL,
+        last_access_ms INTEGER NOT NULL,
+        key_count      INTEGER NOT NULL,
+        total_bytes    INTEGER NOT NULL,
+        destroyed      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE kv (
+        key TEXT PRIMARY KEY NOT NULL,
+        val BLOB NOT NULL
+    );
+    PRAGMA user_version = 1;
+";
+
+/// The `meta` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub timing: Timing,
+    pub key_count: u64,
+    pub total_bytes: u64,
+}
+
+/// An open session database.
+pub struct SessionDb {
+    conn: Connection,
+    path: String,
+}
+
+impl SessionDb {
+    /// Opens the session file at `path` if it exists; never creates it.
+    pub fn open_existing(path: &str, busy_timeout_ms: u32) -> Result<Option<SessionDb>> {
+        match open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, busy_timeout_ms) {
+            Ok(db) => Ok(Some(db)),
+            // CANTOPEN also covers permission problems, so ask the filesystem
+            // (only on this rare path) whether the file is really absent.
+            Err(e) if std::fs::metadata(path).is_err() => {
+                let _ = e;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the session file at `path` and runs `first_write` in the same
+    /// transaction as the schema, so a new session appears complete or not at
+    /// all. On failure the file is removed again.
+    pub fn create_with<T>(
+        path: &str,
+        shard_dir: &str,
+        busy_timeout_ms: u32,
+        now_ms: i64,
+        first_write: impl FnOnce(&Transaction, &mut Meta) -> Result<T>,
+    ) -> Result<(SessionDb, Meta, T)> {
+        match std::fs::create_dir(shard_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+            _ => {}
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        let mut db = open(path, flags, busy_timeout_ms)?;
+        let outcome = (|| {
+            let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(SCHEMA)?;
+            let mut meta = Meta {
+                timing: Timing { created_ms: now_ms, last_access_ms: now_ms },
+                key_count: 0,
+                total_bytes: 0,
+            };
+            tx.execute(
+                "INSERT INTO meta (one, created_ms, last_access_ms, key_count, total_bytes)
+                 VALUES (1, ?1, ?1, 0, 0)",
+                [now_ms],
+            )?;
+            let out = first_write(&tx, &mut meta)?;
+            save_meta(&tx, &meta)?;
+            tx.commit()?;
+            Ok((meta, out))
+        })();
+        match outcome {
+            Ok((meta, out)) => Ok((db, meta, out)),
+            Err(e) => {
+                drop(db);
+                remove_files(path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` in a read transaction, after checking the session still exists.
+    pub fn read<T>(&mut self, f: impl FnOnce(&Transaction, &Meta) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let meta = live_meta(&tx)?;
+        f(&tx, &meta)
+    }
+
+    /// Runs `f` in a write transaction, after checking the session still
+    /// exists, and stores the updated meta row. If `f` leaves the session
+    /// without keys it is marked destroyed in the same transaction; the
+    /// caller then deletes the file with `delete_file`.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction, &mut Meta) -> Result<T>) -> Result<(Meta, T)> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut meta = live_meta(&tx)?;
+        let out = f(&tx, &mut meta)?;
+        save_meta(&tx, &meta)?;
+        if meta.key_count == 0 {
+            mark_destroyed(&tx)?;
+        }
+        tx.commit()?;
+        Ok((meta, out))
+    }
+
+    /// Marks the session destroyed (visible to every other connection) and
+    /// deletes its file.
+    pub fn destroy(mut self) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        live_meta(&tx)?;
+        mark_destroyed(&tx)?;
+        tx.commit()?;
+        self.delete_file();
+        Ok(())
+    }
+
+    /// Closes the connection and removes the file (and any journal left by a
+    /// crash). Only for a session already marked destroyed.
+    pub fn delete_file(self) {
+        let SessionDb { conn, path } = self;
+        drop(conn);
+        remove_files(&path);
+    }
+}
+
+fn open(path: &str, flags: OpenFlags, busy_timeout_ms: u32) -> Result<SessionDb> {
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::from_millis(busy_timeout_ms.into()))?;
+    Ok(SessionDb { conn, path: path.to_string() })
+}
+
+fn remove_files(path: &str) {
+    // Best effort: a missing file is what we want anyway.
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(format!("{path}-journal"));
+}
+
+/// The meta row of a session that still exists, or `not-found`.
+fn live_meta(tx: &Transaction) -> Result<Meta> {
+    let row = tx
+        .prepare_cached(
+            "SELECT created_ms, last_access_ms, key_count, total_bytes, destroyed FROM meta",
+        )
+        .map_err(not_a_session)?
+        .query_row([], |r| {
+            Ok((
+                Meta {
+                    timing: Timing { created_ms: r.get(0)?, last_access_ms: r.get(1)? },
+                    key_count: r.get::<_, i64>(2)? as u64,
+                    total_bytes: r.get::<_, i64>(3)? as u64,
+                },
+                r.get::<_, bool>(4)?,
+            ))
+        })
+        .optional()?;
+    match row {
+        Some((meta, false)) => Ok(meta),
+        // No row, or a destroyed session: either way it is gone.
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// A file whose schema we cannot read was not written by this store (or was
+/// damaged); say so instead of surfacing "no such table".
+fn not_a_session(e: rusqlite::Error) -> Error {
+    match Error::from(e) {
+        Error::Storage(msg) => Error::Storage(format!(
+            "not a session database (schema version {SCHEMA_VERSION} expected): {msg}"
+        )),
+        other => other,
+    }
+}
+
+fn save_meta(tx: &Transaction, meta: &Meta) -> Result<()> {
+    tx.prepare_cached("UPDATE meta SET last_access_ms = ?1, key_count = ?2, total_bytes = ?3")?
+        .execute(params![
+            meta.timing.last_access_ms,
+            meta.key_count as i64,
+            meta.total_bytes as i64
+        ])?;
+    Ok(())
+}
+
+fn mark_destroyed(tx: &Transaction) -> Result<()> {
+    tx.prepare_cached("UPDATE meta SET destroyed = 1")?.execute([])?;
+    Ok(())
+}
+
+/// The value under `key`.
+pub fn get(tx: &Transaction, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(tx
+        .prepare_cached("SELECT val FROM kv WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn contains(tx: &Transaction, key: &str) -> Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT 1 FROM kv WHERE key = ?1")?
+        .query_row([key], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+pub fn keys(tx: &Transaction) -> Result<Vec<String>> {
+    let mut stmt = tx.prepare_cached("SELECT key FROM kv ORDER BY key")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Stores `val` under `key`, keeping the totals and enforcing the limits
+/// before anything is written.
+pub fn put(tx: &Transaction, meta: &mut Meta, limits: &Limits, key: &str, val: &[u8]) -> Result<()> {
+    // length() reads the record header only, not the value itself.
+    let old_len: Option<u64> = tx
+        .prepare_cached("SELECT length(val) FROM kv WHERE key = ?1")?
+        .query_row([key], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|len| len as u64);
+    let entry = |len: u64| key.len() as u64 + len;
+    let key_count = meta.key_count + u64::from(old_len.is_none());
+    let total_bytes = meta.total_bytes - old_len.map_or(0, entry) + entry(val.len() as u64);
+    limits.check_totals(key_count, total_bytes)?;
+    tx.prepare_cached("INSERT OR REPLACE INTO kv (key, val) VALUES (?1, ?2)")?
+        .execute(params![key, val])?;
+    meta.key_count = key_count;
+    meta.total_bytes = total_bytes;
+    Ok(())
+}
+
+/// Removes `key`, returning the value it held.
+pub fn take(tx: &Transaction, meta: &mut Meta, key: &str) -> Result<Option<Vec<u8>>> {
+    let old: Option<Vec<u8>> = tx
+        .prepare_cached("DELETE FROM kv WHERE key = ?1 RETURNING val")?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    if let Some(val) = &old {
+        meta.key_count -= 1;
+        meta.total_bytes -= (key.len() + val.len()) as u64;
+    }
+    Ok(old)
+}
+
+/// Removes every key.
+pub fn clear(tx: &Transaction, meta: &mut Meta) -> Result<()> {
+    tx.prepare_cached("DELETE FROM kv")?.execute([])?;
+    meta.key_count = 0;
+    meta.total_bytes = 0;
+    Ok(())
+}
+
+/// Records activity.
+pub fn touch(meta: &mut Meta, now_ms: i64) {
+    meta.timing.last_access_ms = now_ms;
+}
