@@ -136,7 +136,10 @@ mod tests {
         assert!(matches!(decode(&[]), Err(Error::InvalidValue(_))));
         assert!(matches!(decode(&[0x61]), Err(Error::InvalidValue(_))));
         assert!(matches!(decode(&[0x01, 0x01]), Err(Error::InvalidValue(_))));
-        assert!(matches!(decode(&vec![0x81; 10_000]), Err(Error::InvalidValue(_))));
+        assert!(matches!(
+            decode(&vec![0x81; 10_000]),
+            Err(Error::InvalidValue(_))
+        ));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! It holds no logic of its own, so the core stays testable natively.
 
 use crate::config::{ExpiryDefaults, Limits, StoreConfig};
-use crate::cookies::CookieSettings;
+use crate::cookies::{CookieSettings, Signer};
 use crate::error::{Error, LimitKind};
+use crate::expiry::Overrides;
 use crate::nested::Segment;
 use crate::session::{Session, Store};
 use std::cell::RefCell;
@@ -33,7 +34,7 @@ type ApiResult<T> = Result<T, api::Error>;
 
 impl api::GuestStore for StoreResource {
     fn open(cfg: api::Config) -> ApiResult<api::Store> {
-        let store = Store::open(store_config(cfg))?;
+        let store = Store::open(store_config(cfg)?)?;
         Ok(api::Store::new(StoreResource(store)))
     }
 
@@ -56,6 +57,16 @@ impl api::GuestStore for StoreResource {
     fn destroy_id(&self, id: String) -> ApiResult<bool> {
         Ok(self.0.destroy_id(&id)?)
     }
+
+    fn sweep(&self, cursor: Option<String>, budget: u32) -> ApiResult<api::SweepProgress> {
+        let p = self.0.sweep(cursor.as_deref(), budget)?;
+        Ok(api::SweepProgress {
+            cursor: p.cursor,
+            examined: p.examined,
+            deleted: p.deleted,
+            remaining_estimate: p.remaining_estimate,
+        })
+    }
 }
 
 fn wrap(session: Session) -> api::Session {
@@ -74,6 +85,21 @@ impl api::GuestSession for SessionResource {
     }
     fn is_new(&self) -> bool {
         self.0.borrow().is_new()
+    }
+    fn regenerate(&self) -> ApiResult<()> {
+        self.with(|s| s.regenerate())
+    }
+    fn set_expiry(&self, settings: api::ExpirySettings) -> ApiResult<()> {
+        self.with(|s| {
+            s.set_expiry(Overrides {
+                idle_timeout_s: settings.idle_timeout_seconds,
+                absolute_timeout_s: settings.absolute_timeout_seconds,
+                persistent_cookie: settings.persistent_cookie,
+            })
+        })
+    }
+    fn expires_at(&self) -> ApiResult<Option<u64>> {
+        self.with(|s| s.expires_at().map(|at| at.map(|ms| ms.max(0) as u64)))
     }
     fn get(&self, key: String) -> ApiResult<Option<Vec<u8>>> {
         self.with(|s| s.get(&key))
@@ -143,12 +169,12 @@ fn segments(path: Vec<api::PathSegment>) -> Vec<Segment> {
         .collect()
 }
 
-fn store_config(cfg: api::Config) -> StoreConfig {
+fn store_config(cfg: api::Config) -> crate::Result<StoreConfig> {
     let limits = Limits::default();
     let expiry = ExpiryDefaults::default();
     let cookie = CookieSettings::default();
     let c = cfg.cookie;
-    StoreConfig {
+    Ok(StoreConfig {
         limits: Limits {
             max_key_bytes: cfg.max_key_bytes.unwrap_or(limits.max_key_bytes),
             max_value_bytes: cfg.max_value_bytes.unwrap_or(limits.max_value_bytes),
@@ -157,13 +183,16 @@ fn store_config(cfg: api::Config) -> StoreConfig {
         },
         expiry: ExpiryDefaults {
             idle_timeout_s: cfg.idle_timeout_seconds.unwrap_or(expiry.idle_timeout_s),
-            absolute_timeout_s: cfg.absolute_timeout_seconds.unwrap_or(expiry.absolute_timeout_s),
+            absolute_timeout_s: cfg
+                .absolute_timeout_seconds
+                .unwrap_or(expiry.absolute_timeout_s),
             activity_granularity_s: cfg
                 .activity_granularity_seconds
                 .unwrap_or(expiry.activity_granularity_s),
         },
         busy_timeout_ms: cfg.busy_timeout_ms.unwrap_or(5000),
         file_name_secret: cfg.file_name_secret,
+        signer: Signer::new(cfg.signing_keys.unwrap_or_default())?,
         cookie: CookieSettings {
             name: c.name.unwrap_or(cookie.name),
             path: c.path.unwrap_or(cookie.path),
@@ -178,7 +207,7 @@ fn store_config(cfg: api::Config) -> StoreConfig {
             persistent: c.persistent.unwrap_or(cookie.persistent),
         },
         directory: cfg.directory,
-    }
+    })
 }
 
 impl From<Error> for api::Error {

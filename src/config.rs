@@ -1,7 +1,7 @@
 //! The store's configuration with every default resolved, checked once at
 //! `store.open` so that later calls never meet a bad setting.
 
-use crate::cookies::CookieSettings;
+use crate::cookies::{CookieSettings, Signer};
 use crate::error::{Error, LimitKind, Result};
 
 /// Limits on what one session may hold.
@@ -51,6 +51,8 @@ pub struct StoreConfig {
     pub expiry: ExpiryDefaults,
     pub busy_timeout_ms: u32,
     pub file_name_secret: Option<Vec<u8>>,
+    /// Signs cookie values; disabled when it has no keys.
+    pub signer: Signer,
     pub cookie: CookieSettings,
 }
 
@@ -63,6 +65,7 @@ impl StoreConfig {
             expiry: ExpiryDefaults::default(),
             busy_timeout_ms: 5000,
             file_name_secret: None,
+            signer: Signer::default(),
             cookie: CookieSettings::default(),
         }
     }
@@ -88,6 +91,12 @@ impl StoreConfig {
             if value == 0 {
                 return Err(Error::Config(format!("{name}: must be at least 1")));
             }
+        }
+        if self.busy_timeout_ms > i32::MAX as u32 {
+            return Err(Error::Config(format!(
+                "busy-timeout-ms: at most {} (SQLite's limit)",
+                i32::MAX
+            )));
         }
         if self.file_name_secret.as_ref().is_some_and(|s| s.is_empty()) {
             return Err(Error::Config(
@@ -118,11 +127,19 @@ impl Limits {
         if key.contains('\0') {
             return Err(Error::InvalidKey("key contains NUL".into()));
         }
-        exceeds(LimitKind::KeyBytes, self.max_key_bytes.into(), key.len() as u64)
+        exceeds(
+            LimitKind::KeyBytes,
+            self.max_key_bytes.into(),
+            key.len() as u64,
+        )
     }
 
     pub fn check_value_len(&self, len: usize) -> Result<()> {
-        exceeds(LimitKind::ValueBytes, self.max_value_bytes.into(), len as u64)
+        exceeds(
+            LimitKind::ValueBytes,
+            self.max_value_bytes.into(),
+            len as u64,
+        )
     }
 
     /// Checks what a write would make the whole session.

@@ -3,8 +3,86 @@
 //! quoting and attribute syntax follow RFC 6265.
 
 use crate::error::{Error, Result};
+use crate::ids::SessionId;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use cookie::time::{Duration, OffsetDateTime};
 use cookie::{Cookie, Expiration, SameSite};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Shortest signing key accepted: 256 bits, the HMAC-SHA256 output size.
+pub const MIN_SIGNING_KEY_BYTES: usize = 32;
+
+/// Signs session ids for the cookie as `<id>.<base64url(HMAC-SHA256(key, id))>`.
+/// With several keys, the first signs and any verifies, so keys can be
+/// rotated: add the new key first, and drop the old one once every cookie it
+/// signed has expired.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Signer {
+    keys: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        write!(f, "Signer({} keys)", self.keys.len())
+    }
+}
+
+impl Signer {
+    pub fn new(keys: Vec<Vec<u8>>) -> Result<Signer> {
+        if let Some((i, k)) = keys
+            .iter()
+            .enumerate()
+            .find(|(_, k)| k.len() < MIN_SIGNING_KEY_BYTES)
+        {
+            return Err(Error::Config(format!(
+                "signing-keys[{i}]: {} bytes; at least {MIN_SIGNING_KEY_BYTES} needed",
+                k.len()
+            )));
+        }
+        Ok(Signer { keys })
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// The cookie value for `id`: signed if keys are configured, else the id.
+    pub fn cookie_value(&self, id: &SessionId) -> String {
+        let id = id.as_string();
+        match self.keys.first() {
+            Some(key) => {
+                let tag = mac(key, &id).finalize().into_bytes();
+                format!("{id}.{}", URL_SAFE_NO_PAD.encode(tag))
+            }
+            None => id,
+        }
+    }
+
+    /// The id in a cookie value, if its signature verifies under any key
+    /// (compared in constant time) — or, without keys, if it parses. A bad
+    /// signature is indistinguishable from an unknown id.
+    pub fn verify(&self, value: &str) -> Option<SessionId> {
+        if !self.is_enabled() {
+            return SessionId::parse(value).ok();
+        }
+        let (id, sig) = value.split_once('.')?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+        let parsed = SessionId::parse(id).ok()?;
+        self.keys
+            .iter()
+            .any(|key| mac(key, id).verify_slice(&sig).is_ok())
+            .then_some(parsed)
+    }
+}
+
+fn mac(key: &[u8], id: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(id.as_bytes());
+    mac
+}
 
 /// How session cookies are built; defaults are the secure ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +129,9 @@ impl CookieSettings {
         }
         if let Some(domain) = &self.domain {
             if domain.is_empty() || !attr_ok(domain) {
-                return Err(Error::Config(format!("cookie.domain: {domain:?} is invalid")));
+                return Err(Error::Config(format!(
+                    "cookie.domain: {domain:?} is invalid"
+                )));
             }
         }
         if self.name.starts_with("__Host-")
@@ -85,13 +165,14 @@ impl CookieSettings {
     }
 
     /// `Set-Cookie` for `value`. `max_age_s` is how long until the session
-    /// expires; `None` means it never does. Ignored for browser-session cookies.
+    /// expires, or `None` for a browser-session cookie (no `Max-Age`, no
+    /// `Expires`).
     pub fn set_header(&self, value: &str, max_age_s: Option<u64>, now_ms: i64) -> String {
         let mut cookie = self.base(value.to_string());
-        if self.persistent {
-            // A session that never expires still needs a finite cookie; 400 days
-            // is the cap browsers apply anyway (RFC 6265bis).
-            let secs = max_age_s.unwrap_or(400 * 24 * 3600).min(400 * 24 * 3600) as i64;
+        if let Some(secs) = max_age_s {
+            // Browsers cap cookie lifetimes at 400 days (RFC 6265bis); so do we,
+            // which also covers sessions that never expire.
+            let secs = secs.min(400 * 24 * 3600) as i64;
             cookie.set_max_age(Duration::seconds(secs));
             cookie.set_expires(expiration(now_ms / 1000 + secs));
         }
@@ -131,17 +212,52 @@ mod tests {
     #[test]
     fn default_set_cookie_has_secure_attributes() {
         let header = CookieSettings::default().set_header("v", Some(60), 0);
-        for part in ["sid=v", "HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
+        for part in [
+            "sid=v",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=60",
+        ] {
             assert!(header.contains(part), "{header}");
         }
-        assert!(header.contains("Expires=Thu, 01 Jan 1970 00:01:00 GMT"), "{header}");
+        assert!(
+            header.contains("Expires=Thu, 01 Jan 1970 00:01:00 GMT"),
+            "{header}"
+        );
     }
 
     #[test]
     fn finds_the_cookie_among_others() {
         let s = CookieSettings::default();
-        assert_eq!(s.value_from_header("a=1; sid=xyz; b=2").as_deref(), Some("xyz"));
+        assert_eq!(
+            s.value_from_header("a=1; sid=xyz; b=2").as_deref(),
+            Some("xyz")
+        );
         assert_eq!(s.value_from_header("a=1"), None);
+    }
+
+    #[test]
+    fn signatures_verify_under_any_key_and_reject_tampering() {
+        let (old, new) = (vec![1u8; 32], vec![2u8; 32]);
+        let id = SessionId::generate();
+        let signed_old = Signer::new(vec![old.clone()]).unwrap().cookie_value(&id);
+        let rotated = Signer::new(vec![new.clone(), old]).unwrap();
+        assert_eq!(rotated.verify(&signed_old), Some(id));
+        let signed_new = rotated.cookie_value(&id);
+        assert_ne!(signed_new, signed_old);
+        assert_eq!(Signer::new(vec![new]).unwrap().verify(&signed_old), None);
+        // Flip one character of the signature.
+        let mut tampered = signed_new.clone().into_bytes();
+        tampered[40] = if tampered[40] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(rotated.verify(&tampered), None);
+        assert_eq!(rotated.verify(&id.as_string()), None);
+        assert!(matches!(
+            Signer::new(vec![vec![0; 31]]),
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]

@@ -14,6 +14,27 @@ pub struct Timing {
     pub last_access_ms: i64,
 }
 
+/// A session's own settings, each `None` to follow the store's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Overrides {
+    pub idle_timeout_s: Option<u64>,
+    pub absolute_timeout_s: Option<u64>,
+    pub persistent_cookie: Option<bool>,
+}
+
+impl Overrides {
+    /// The store's defaults with this session's overrides applied.
+    pub fn apply(&self, defaults: &ExpiryDefaults) -> ExpiryDefaults {
+        ExpiryDefaults {
+            idle_timeout_s: self.idle_timeout_s.unwrap_or(defaults.idle_timeout_s),
+            absolute_timeout_s: self
+                .absolute_timeout_s
+                .unwrap_or(defaults.absolute_timeout_s),
+            activity_granularity_s: defaults.activity_granularity_s,
+        }
+    }
+}
+
 /// Unix milliseconds now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -24,7 +45,13 @@ pub fn now_ms() -> i64 {
 
 /// When the session expires, or `None` if both timeouts are off.
 pub fn expires_at_ms(t: Timing, d: &ExpiryDefaults) -> Option<i64> {
-    let after = |start: i64, secs: u64| (secs > 0).then(|| start.saturating_add(secs as i64 * 1000));
+    // Saturating: a huge timeout means "practically never", not an overflow
+    // into the past.
+    let after = |start: i64, secs: u64| {
+        (secs > 0).then(|| {
+            start.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
+        })
+    };
     match (
         after(t.last_access_ms, d.idle_timeout_s),
         after(t.created_ms, d.absolute_timeout_s),
@@ -45,9 +72,10 @@ pub fn needs_touch(t: Timing, d: &ExpiryDefaults, now_ms: i64) -> bool {
     d.idle_timeout_s > 0 && now_ms - t.last_access_ms >= d.activity_granularity_s as i64 * 1000
 }
 
-/// Seconds until expiry (for the cookie's `Max-Age`), or `None` for never.
+/// Seconds until expiry (for the cookie's `Max-Age`), rounded up so a session
+/// created this instant shows its whole lifetime; `None` for never.
 pub fn remaining_s(t: Timing, d: &ExpiryDefaults, now_ms: i64) -> Option<u64> {
-    expires_at_ms(t, d).map(|at| ((at - now_ms).max(0) / 1000) as u64)
+    expires_at_ms(t, d).map(|at| ((at - now_ms).max(0) as u64).div_ceil(1000))
 }
 
 #[cfg(test)]
@@ -62,9 +90,15 @@ mod tests {
 
     #[test]
     fn the_earlier_timeout_wins() {
-        let t = Timing { created_ms: 0, last_access_ms: 95_000 };
+        let t = Timing {
+            created_ms: 0,
+            last_access_ms: 95_000,
+        };
         assert_eq!(expires_at_ms(t, &D), Some(100_000));
-        let t = Timing { created_ms: 0, last_access_ms: 1_000 };
+        let t = Timing {
+            created_ms: 0,
+            last_access_ms: 1_000,
+        };
         assert_eq!(expires_at_ms(t, &D), Some(11_000));
         assert!(!is_expired(t, &D, 10_999));
         assert!(is_expired(t, &D, 11_000));
@@ -72,15 +106,25 @@ mod tests {
 
     #[test]
     fn zero_turns_timeouts_off() {
-        let off = ExpiryDefaults { idle_timeout_s: 0, absolute_timeout_s: 0, activity_granularity_s: 5 };
-        let t = Timing { created_ms: 0, last_access_ms: 0 };
+        let off = ExpiryDefaults {
+            idle_timeout_s: 0,
+            absolute_timeout_s: 0,
+            activity_granularity_s: 5,
+        };
+        let t = Timing {
+            created_ms: 0,
+            last_access_ms: 0,
+        };
         assert_eq!(expires_at_ms(t, &off), None);
         assert!(!needs_touch(t, &off, i64::MAX / 2));
     }
 
     #[test]
     fn touch_only_after_granularity() {
-        let t = Timing { created_ms: 0, last_access_ms: 0 };
+        let t = Timing {
+            created_ms: 0,
+            last_access_ms: 0,
+        };
         assert!(!needs_touch(t, &D, 4_999));
         assert!(needs_touch(t, &D, 5_000));
     }

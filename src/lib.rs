@@ -14,6 +14,7 @@ pub mod ids;
 pub mod nested;
 pub mod session;
 pub mod storage;
+pub mod sweep;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

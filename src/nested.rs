@@ -194,10 +194,18 @@ mod tests {
     fn set_in_creates_maps_and_appends_at_len() {
         let v = set_in(None, &[key("a"), key("b")], Value::Integer(1.into())).unwrap();
         assert_eq!(json(&v), r#"{"a":{"b":1}}"#);
-        let v = set_in(Some(json_to_value("[1]").unwrap()), &[Segment::Index(1)], Value::Null)
-            .unwrap();
+        let v = set_in(
+            Some(json_to_value("[1]").unwrap()),
+            &[Segment::Index(1)],
+            Value::Null,
+        )
+        .unwrap();
         assert_eq!(json(&v), "[1,null]");
-        let err = set_in(Some(json_to_value("[1]").unwrap()), &[Segment::Index(3)], Value::Null);
+        let err = set_in(
+            Some(json_to_value("[1]").unwrap()),
+            &[Segment::Index(3)],
+            Value::Null,
+        );
         assert!(matches!(err, Err(Error::InvalidPath(_))));
         let err = set_in(Some(json_to_value("5").unwrap()), &[key("a")], Value::Null);
         assert!(matches!(err, Err(Error::InvalidPath(_))));

@@ -4,10 +4,11 @@
 use crate::codec;
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
-use crate::expiry::{self, Timing};
+use crate::expiry::{self, Overrides, Timing};
 use crate::ids::{SessionFile, SessionId};
 use crate::nested::{self, Segment};
 use crate::storage::{self, Meta, SessionDb};
+use crate::sweep::{self, SweepProgress};
 use std::rc::Rc;
 
 /// An open session directory.
@@ -17,7 +18,9 @@ pub struct Store {
 
 impl Store {
     pub fn open(cfg: StoreConfig) -> Result<Store> {
-        Ok(Store { cfg: Rc::new(cfg.validated()?) })
+        Ok(Store {
+            cfg: Rc::new(cfg.validated()?),
+        })
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -42,20 +45,16 @@ impl Store {
             Err(Error::NotFound) => return Ok(None),
             other => other?,
         };
-        let stale = expiry::is_expired(meta.timing, defaults, now)
-            || expiry::needs_touch(meta.timing, defaults, now);
-        let (meta, refreshed) = if stale {
-            let written = db.write(|_, meta| {
-                if expiry::is_expired(meta.timing, defaults, now) {
-                    return Ok(Activity::Expired);
-                }
-                if expiry::needs_touch(meta.timing, defaults, now) {
+        let (meta, refreshed) = if activity(&meta, defaults, now) == Activity::AlreadyRecent {
+            (meta, false)
+        } else {
+            match db.write(|_, meta| {
+                let found = activity(meta, defaults, now);
+                if found == Activity::Recorded {
                     storage::touch(meta, now);
-                    return Ok(Activity::Recorded);
                 }
-                Ok(Activity::AlreadyRecent)
-            });
-            match written {
+                Ok(found)
+            }) {
                 Ok((_, Activity::Expired)) => {
                     match db.destroy() {
                         Ok(()) | Err(Error::NotFound) => {}
@@ -63,12 +62,10 @@ impl Store {
                     }
                     return Ok(None);
                 }
-                Ok((meta, activity)) => (meta, activity == Activity::Recorded),
+                Ok((meta, found)) => (meta, found == Activity::Recorded),
                 Err(Error::NotFound) => return Ok(None),
                 Err(e) => return Err(e),
             }
-        } else {
-            (meta, false)
         };
         Ok(Some(Session {
             cfg: Rc::clone(&self.cfg),
@@ -76,8 +73,10 @@ impl Store {
             is_new: false,
             client_id: Some(id),
             state: State::Stored(db),
-            timing: Some(meta.timing),
+            meta: Some(meta),
+            pending_overrides: Overrides::default(),
             refreshed,
+            wrote: refreshed,
         }))
     }
 
@@ -89,16 +88,26 @@ impl Store {
             is_new: true,
             client_id: None,
             state: State::Fresh,
-            timing: None,
+            meta: None,
+            pending_overrides: Overrides::default(),
             refreshed: false,
+            wrote: false,
         }
     }
 
+    /// `load` on the id in a cookie value (whose signature must verify when
+    /// signing keys are configured), else `create`.
     pub fn load_or_create(&self, cookie_value: Option<&str>) -> Result<Session> {
-        match cookie_value {
-            Some(value) => Ok(self.load(value)?.unwrap_or_else(|| self.create())),
+        let id = cookie_value.and_then(|v| self.cfg.signer.verify(v));
+        match id {
+            Some(id) => Ok(self.load(&id.as_string())?.unwrap_or_else(|| self.create())),
             None => Ok(self.create()),
         }
+    }
+
+    /// One slice of the expired-session sweep; see `sweep::sweep`.
+    pub fn sweep(&self, cursor: Option<&str>, budget: u32) -> Result<SweepProgress> {
+        sweep::sweep(&self.cfg, cursor, budget, expiry::now_ms())
     }
 
     pub fn cookie_value_from_header(&self, header: &str) -> Option<String> {
@@ -124,12 +133,26 @@ impl Store {
     }
 }
 
-/// What `load` found when it re-checked a session under the write lock.
+/// What a load at `now` means for a stored session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Activity {
+    /// Past its expiry: delete it.
     Expired,
+    /// Alive, and the stored last access is stale: record this access.
     Recorded,
+    /// Alive, and last access was recorded within the granularity.
     AlreadyRecent,
+}
+
+fn activity(meta: &Meta, defaults: &crate::config::ExpiryDefaults, now: i64) -> Activity {
+    let effective = meta.overrides.apply(defaults);
+    if expiry::is_expired(meta.timing, &effective, now) {
+        Activity::Expired
+    } else if expiry::needs_touch(meta.timing, &effective, now) {
+        Activity::Recorded
+    } else {
+        Activity::AlreadyRecent
+    }
 }
 
 struct Paths {
@@ -140,7 +163,10 @@ struct Paths {
 fn paths(cfg: &StoreConfig, id: &SessionId) -> Paths {
     let f = SessionFile::for_id(id, cfg.file_name_secret.as_deref());
     let shard_dir = format!("{}/{}", cfg.directory, f.shard);
-    Paths { file: format!("{shard_dir}/{}", f.name), shard_dir }
+    Paths {
+        file: format!("{shard_dir}/{}", f.name),
+        shard_dir,
+    }
 }
 
 enum State {
@@ -161,10 +187,17 @@ pub struct Session {
     /// The id the browser sent, if this handle was loaded from it.
     client_id: Option<SessionId>,
     state: State,
-    /// Timing of the stored session, for the cookie's lifetime.
-    timing: Option<Timing>,
-    /// Activity extended the session's lifetime during this request.
+    /// The stored session's meta row as of this handle's last transaction,
+    /// for the cookie's lifetime and `expires-at`.
+    meta: Option<Meta>,
+    /// `set-expiry` on a session not yet written: applied at its creation.
+    pending_overrides: Overrides,
+    /// The browser's cookie needs re-sending: activity or `set-expiry`
+    /// changed the session's lifetime during this request.
     refreshed: bool,
+    /// This handle committed a write, so the file's expiry hint needs
+    /// refreshing when the handle is dropped.
+    wrote: bool,
 }
 
 impl Session {
@@ -222,8 +255,20 @@ impl Session {
         self.write(|tx, meta| storage::take(tx, meta, key))
     }
 
+    /// Converts before removing, so a value with no JSON form stays stored.
     pub fn take_json(&mut self, key: &str) -> Result<Option<String>> {
-        self.take(key)?.map(|v| codec::cbor_to_json(&v)).transpose()
+        self.cfg.limits.check_key(key)?;
+        if matches!(self.state, State::Fresh) {
+            return Ok(None);
+        }
+        self.write(|tx, meta| {
+            let Some(bytes) = storage::get(tx, key)? else {
+                return Ok(None);
+            };
+            let json = codec::cbor_to_json(&bytes)?;
+            storage::take(tx, meta, key)?;
+            Ok(Some(json))
+        })
     }
 
     pub fn clear(&mut self) -> Result<()> {
@@ -279,7 +324,9 @@ impl Session {
         let item = codec::decode(value)?;
         let limits = self.cfg.limits;
         self.write(|tx, meta| {
-            let old = storage::get(tx, key)?.map(|v| codec::decode(&v)).transpose()?;
+            let old = storage::get(tx, key)?
+                .map(|v| codec::decode(&v))
+                .transpose()?;
             let (new, len) = nested::append(old, item)?;
             store_encoded(tx, meta, &limits, key, &new)?;
             Ok(len as u32)
@@ -291,26 +338,102 @@ impl Session {
         self.append(key, &value)
     }
 
-    /// The value the session cookie must hold, if a session is stored.
+    /// Gives the session a new id, keeping its data (call it on login and on
+    /// any privilege change, against session fixation). The old id is dead
+    /// afterwards. On a session not yet written, it just picks a new id.
+    pub fn regenerate(&mut self) -> Result<()> {
+        let new_id = SessionId::generate();
+        match &mut self.state {
+            State::Destroyed => return Err(Error::NotFound),
+            State::Fresh => {}
+            State::Stored(db) => {
+                let p = paths(&self.cfg, &new_id);
+                let copied = db.copy_to_new_id(
+                    &p.file,
+                    &p.shard_dir,
+                    self.cfg.busy_timeout_ms,
+                    expiry::now_ms(),
+                );
+                self.note_gone(&copied);
+                let (new_db, meta) = copied?;
+                if let State::Stored(old) =
+                    std::mem::replace(&mut self.state, State::Stored(new_db))
+                {
+                    old.delete_file();
+                }
+                self.meta = Some(meta);
+                self.wrote = true;
+            }
+        }
+        self.id = new_id;
+        Ok(())
+    }
+
+    /// Overrides the store's expiry settings for this session; `None` fields
+    /// follow the store's defaults.
+    pub fn set_expiry(&mut self, overrides: Overrides) -> Result<()> {
+        if matches!(self.state, State::Fresh) {
+            self.pending_overrides = overrides;
+            return Ok(());
+        }
+        self.write(|_, meta| {
+            meta.overrides = overrides;
+            Ok(())
+        })?;
+        self.refreshed = true;
+        Ok(())
+    }
+
+    /// When the session expires (Unix ms), or `None` if it never does. For a
+    /// session not yet written: when it would expire if written now.
+    pub fn expires_at(&mut self) -> Result<Option<i64>> {
+        let defaults = self.cfg.expiry;
+        let now = expiry::now_ms();
+        let pending = self.pending_overrides;
+        self.read(
+            |_, meta| {
+                Ok(expiry::expires_at_ms(
+                    meta.timing,
+                    &meta.overrides.apply(&defaults),
+                ))
+            },
+            expiry::expires_at_ms(
+                Timing {
+                    created_ms: now,
+                    last_access_ms: now,
+                },
+                &pending.apply(&defaults),
+            ),
+        )
+    }
+
+    /// The value the session cookie must hold (signed, if signing keys are
+    /// configured), if a session is stored.
     pub fn cookie_value(&self) -> Option<String> {
-        matches!(self.state, State::Stored(_)).then(|| self.id())
+        matches!(self.state, State::Stored(_)).then(|| self.cfg.signer.cookie_value(&self.id))
     }
 
     /// The `Set-Cookie` header this response needs, if any.
     pub fn set_cookie(&self) -> Option<String> {
         let cookie = &self.cfg.cookie;
         let now = expiry::now_ms();
-        match (&self.state, self.client_id) {
-            (State::Stored(_), client) => {
+        match (&self.state, self.client_id, &self.meta) {
+            (State::Stored(_), client, Some(meta)) => {
+                let persistent = meta
+                    .overrides
+                    .persistent_cookie
+                    .unwrap_or(cookie.persistent);
                 let unchanged = client == Some(self.id);
-                if unchanged && !(self.refreshed && cookie.persistent) {
+                if unchanged && !(self.refreshed && persistent) {
                     return None;
                 }
-                let remaining = self.timing.and_then(|t| expiry::remaining_s(t, &self.cfg.expiry, now));
-                Some(cookie.set_header(&self.id(), remaining, now))
+                let effective = meta.overrides.apply(&self.cfg.expiry);
+                let max_age = persistent
+                    .then(|| expiry::remaining_s(meta.timing, &effective, now).unwrap_or(u64::MAX));
+                Some(cookie.set_header(&self.cfg.signer.cookie_value(&self.id), max_age, now))
             }
-            (_, Some(_)) => Some(cookie.delete_header()),
-            (_, None) => None,
+            (_, Some(_), _) => Some(cookie.delete_header()),
+            _ => None,
         }
     }
 
@@ -329,13 +452,19 @@ impl Session {
         check_path(path)?;
         let limits = self.cfg.limits;
         self.write(|tx, meta| {
-            let old = storage::get(tx, key)?.map(|v| codec::decode(&v)).transpose()?;
+            let old = storage::get(tx, key)?
+                .map(|v| codec::decode(&v))
+                .transpose()?;
             store_encoded(tx, meta, &limits, key, &f(old)?)
         })
     }
 
     /// Runs a read; a session without a file answers `empty`.
-    fn read<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction, &Meta) -> Result<T>, empty: T) -> Result<T> {
+    fn read<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction, &Meta) -> Result<T>,
+        empty: T,
+    ) -> Result<T> {
         match &mut self.state {
             State::Fresh => Ok(empty),
             State::Destroyed => Err(Error::NotFound),
@@ -349,23 +478,34 @@ impl Session {
 
     /// Runs a write, creating the file for a fresh session, and deleting it
     /// when the write leaves the session empty.
-    fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction, &mut Meta) -> Result<T>) -> Result<T> {
-        match &mut self.state {
-            State::Destroyed => Err(Error::NotFound),
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction, &mut Meta) -> Result<T>,
+    ) -> Result<T> {
+        let out = match &mut self.state {
+            State::Destroyed => return Err(Error::NotFound),
             State::Fresh => {
                 let p = paths(&self.cfg, &self.id);
-                let now = expiry::now_ms();
-                let (db, meta, out) =
-                    SessionDb::create_with(&p.file, &p.shard_dir, self.cfg.busy_timeout_ms, now, f)?;
+                let pending = self.pending_overrides;
+                let (db, meta, out) = SessionDb::create_with(
+                    &p.file,
+                    &p.shard_dir,
+                    self.cfg.busy_timeout_ms,
+                    expiry::now_ms(),
+                    |tx, meta| {
+                        meta.overrides = pending;
+                        f(tx, meta)
+                    },
+                )?;
                 self.state = State::Stored(db);
-                self.timing = Some(meta.timing);
-                Ok(out)
+                self.meta = Some(meta);
+                out
             }
             State::Stored(db) => {
                 let written = db.write(f);
                 self.note_gone(&written);
                 let (meta, out) = written?;
-                self.timing = Some(meta.timing);
+                self.meta = Some(meta);
                 if meta.key_count == 0 {
                     // Emptied: `write` marked it destroyed; remove the file and
                     // start over under a new id if this handle writes again.
@@ -373,11 +513,14 @@ impl Session {
                         db.delete_file();
                     }
                     self.id = SessionId::generate();
-                    self.timing = None;
+                    self.meta = None;
+                    self.pending_overrides = meta.overrides;
                 }
-                Ok(out)
+                out
             }
-        }
+        };
+        self.wrote = true;
+        Ok(out)
     }
 
     /// Another request destroyed the session: drop our connection.
@@ -388,8 +531,26 @@ impl Session {
     }
 }
 
+impl Drop for Session {
+    /// Leaves the session's expiry in its file's modification time, so a sweep
+    /// can skip it unopened (see `sweep`). Best effort: a wrong hint costs the
+    /// sweep one open, never a wrong deletion.
+    fn drop(&mut self) {
+        if let (true, State::Stored(db), Some(meta)) = (self.wrote, &self.state, &self.meta) {
+            let effective = meta.overrides.apply(&self.cfg.expiry);
+            let _ =
+                sweep::set_expiry_hint(db.path(), expiry::expires_at_ms(meta.timing, &effective));
+        }
+    }
+}
+
 /// Nested edits may not build values deeper than the codec accepts back.
 fn check_path(path: &[Segment]) -> Result<()> {
+    if path.is_empty() {
+        return Err(Error::InvalidPath(
+            "empty path: use the whole-value call".into(),
+        ));
+    }
     if path.len() > codec::MAX_DEPTH {
         return Err(Error::InvalidPath(format!(
             "path has {} segments; at most {}",

@@ -14,8 +14,10 @@
 
 use crate::config::Limits;
 use crate::error::{Error, Result};
-use crate::expiry::Timing;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use crate::expiry::{Overrides, Timing};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 use std::time::Duration;
 
 /// Bumped when the file layout changes; stored in `PRAGMA user_version`.
@@ -28,6 +30,10 @@ const SCHEMA: &str = "
         last_access_ms INTEGER NOT NULL,
         key_count      INTEGER NOT NULL,
         total_bytes    INTEGER NOT NULL,
+        -- Per-session overrides of the store's defaults; NULL = default.
+        idle_timeout_s     INTEGER,
+        absolute_timeout_s INTEGER,
+        persistent_cookie  INTEGER,
         destroyed      INTEGER NOT NULL DEFAULT 0
     );
     CREATE TABLE kv (
@@ -41,6 +47,7 @@ const SCHEMA: &str = "
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
     pub timing: Timing,
+    pub overrides: Overrides,
     pub key_count: u64,
     pub total_bytes: u64,
 }
@@ -83,10 +90,16 @@ impl SessionDb {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         let mut db = open(path, flags, busy_timeout_ms)?;
         let outcome = (|| {
-            let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = db
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA)?;
             let mut meta = Meta {
-                timing: Timing { created_ms: now_ms, last_access_ms: now_ms },
+                timing: Timing {
+                    created_ms: now_ms,
+                    last_access_ms: now_ms,
+                },
+                overrides: Overrides::default(),
                 key_count: 0,
                 total_bytes: 0,
             };
@@ -112,7 +125,9 @@ impl SessionDb {
 
     /// Runs `f` in a read transaction, after checking the session still exists.
     pub fn read<T>(&mut self, f: impl FnOnce(&Transaction, &Meta) -> Result<T>) -> Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
         let meta = live_meta(&tx)?;
         f(&tx, &meta)
     }
@@ -121,8 +136,13 @@ impl SessionDb {
     /// exists, and stores the updated meta row. If `f` leaves the session
     /// without keys it is marked destroyed in the same transaction; the
     /// caller then deletes the file with `delete_file`.
-    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction, &mut Meta) -> Result<T>) -> Result<(Meta, T)> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction, &mut Meta) -> Result<T>,
+    ) -> Result<(Meta, T)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut meta = live_meta(&tx)?;
         let out = f(&tx, &mut meta)?;
         save_meta(&tx, &meta)?;
@@ -133,10 +153,67 @@ impl SessionDb {
         Ok((meta, out))
     }
 
+    /// Copies this session, data and all, into a new file at `new_path`, then
+    /// marks this one destroyed, all while holding this session's write lock.
+    /// Nobody else knows the new file's id yet, and anyone waiting on the old
+    /// one sees it destroyed when the lock is released: no observer ever finds
+    /// both ids or neither alive. The caller deletes the old file afterwards.
+    /// Renaming the file instead would leave connections that opened the old
+    /// path locking a different lock file than new ones: two writers at once.
+    pub fn copy_to_new_id(
+        &mut self,
+        new_path: &str,
+        new_shard_dir: &str,
+        busy_timeout_ms: u32,
+        now_ms: i64,
+    ) -> Result<(SessionDb, Meta)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let old = live_meta(&tx)?;
+        let (new_db, new_meta, ()) = SessionDb::create_with(
+            new_path,
+            new_shard_dir,
+            busy_timeout_ms,
+            now_ms,
+            |ntx, meta| {
+                let mut rows = tx.prepare("SELECT key, val FROM kv")?;
+                let mut insert = ntx.prepare("INSERT INTO kv (key, val) VALUES (?1, ?2)")?;
+                let mut rows = rows.query([])?;
+                while let Some(row) = rows.next()? {
+                    insert.execute(params![row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?])?;
+                }
+                // The absolute timeout runs from the session's first creation:
+                // regenerating must not extend it.
+                *meta = Meta {
+                    timing: Timing {
+                        created_ms: old.timing.created_ms,
+                        last_access_ms: now_ms,
+                    },
+                    ..old
+                };
+                Ok(())
+            },
+        )?;
+        let committed = mark_destroyed(&tx).and_then(|()| Ok(tx.commit()?));
+        if let Err(e) = committed {
+            // The old session is intact; drop the copy.
+            new_db.delete_file();
+            return Err(e);
+        }
+        Ok((new_db, new_meta))
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// Marks the session destroyed (visible to every other connection) and
     /// deletes its file.
     pub fn destroy(mut self) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         live_meta(&tx)?;
         mark_destroyed(&tx)?;
         tx.commit()?;
@@ -156,7 +233,10 @@ impl SessionDb {
 fn open(path: &str, flags: OpenFlags, busy_timeout_ms: u32) -> Result<SessionDb> {
     let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_millis(busy_timeout_ms.into()))?;
-    Ok(SessionDb { conn, path: path.to_string() })
+    Ok(SessionDb {
+        conn,
+        path: path.to_string(),
+    })
 }
 
 fn remove_files(path: &str) {
@@ -169,17 +249,28 @@ fn remove_files(path: &str) {
 fn live_meta(tx: &Transaction) -> Result<Meta> {
     let row = tx
         .prepare_cached(
-            "SELECT created_ms, last_access_ms, key_count, total_bytes, destroyed FROM meta",
+            "SELECT created_ms, last_access_ms, key_count, total_bytes,
+                    idle_timeout_s, absolute_timeout_s, persistent_cookie, destroyed
+             FROM meta",
         )
         .map_err(not_a_session)?
         .query_row([], |r| {
+            let secs = |i| r.get::<_, Option<i64>>(i).map(|v| v.map(|v| v as u64));
             Ok((
                 Meta {
-                    timing: Timing { created_ms: r.get(0)?, last_access_ms: r.get(1)? },
+                    timing: Timing {
+                        created_ms: r.get(0)?,
+                        last_access_ms: r.get(1)?,
+                    },
                     key_count: r.get::<_, i64>(2)? as u64,
                     total_bytes: r.get::<_, i64>(3)? as u64,
+                    overrides: Overrides {
+                        idle_timeout_s: secs(4)?,
+                        absolute_timeout_s: secs(5)?,
+                        persistent_cookie: r.get(6)?,
+                    },
                 },
-                r.get::<_, bool>(4)?,
+                r.get::<_, bool>(7)?,
             ))
         })
         .optional()?;
@@ -202,17 +293,26 @@ fn not_a_session(e: rusqlite::Error) -> Error {
 }
 
 fn save_meta(tx: &Transaction, meta: &Meta) -> Result<()> {
-    tx.prepare_cached("UPDATE meta SET last_access_ms = ?1, key_count = ?2, total_bytes = ?3")?
-        .execute(params![
-            meta.timing.last_access_ms,
-            meta.key_count as i64,
-            meta.total_bytes as i64
-        ])?;
+    let o = &meta.overrides;
+    tx.prepare_cached(
+        "UPDATE meta SET created_ms = ?1, last_access_ms = ?2, key_count = ?3, total_bytes = ?4,
+                         idle_timeout_s = ?5, absolute_timeout_s = ?6, persistent_cookie = ?7",
+    )?
+    .execute(params![
+        meta.timing.created_ms,
+        meta.timing.last_access_ms,
+        meta.key_count as i64,
+        meta.total_bytes as i64,
+        o.idle_timeout_s.map(|v| v as i64),
+        o.absolute_timeout_s.map(|v| v as i64),
+        o.persistent_cookie,
+    ])?;
     Ok(())
 }
 
 fn mark_destroyed(tx: &Transaction) -> Result<()> {
-    tx.prepare_cached("UPDATE meta SET destroyed = 1")?.execute([])?;
+    tx.prepare_cached("UPDATE meta SET destroyed = 1")?
+        .execute([])?;
     Ok(())
 }
 
@@ -240,7 +340,13 @@ pub fn keys(tx: &Transaction) -> Result<Vec<String>> {
 
 /// Stores `val` under `key`, keeping the totals and enforcing the limits
 /// before anything is written.
-pub fn put(tx: &Transaction, meta: &mut Meta, limits: &Limits, key: &str, val: &[u8]) -> Result<()> {
+pub fn put(
+    tx: &Transaction,
+    meta: &mut Meta,
+    limits: &Limits,
+    key: &str,
+    val: &[u8],
+) -> Result<()> {
     // length() reads the record header only, not the value itself.
     let old_len: Option<u64> = tx
         .prepare_cached("SELECT length(val) FROM kv WHERE key = ?1")?

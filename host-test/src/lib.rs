@@ -25,6 +25,8 @@
 //! component's own answer.
 
 mod clock;
+pub mod host_calls;
+mod memory;
 mod request;
 mod runtime;
 
@@ -42,9 +44,12 @@ mod bindings {
 include!(concat!(env!("OUT_DIR"), "/component_path.rs"));
 
 pub use bindings::exports::sqlite_sessions::store::sessions::{
-    Config, CookieConfig, Error, LimitExceeded, LimitKind, PathSegment, SameSite,
+    Config, CookieConfig, Error, ExpirySettings, LimitExceeded, LimitKind, PathSegment, SameSite,
+    SweepProgress,
 };
 pub use clock::FakeClock;
+pub use host_calls::{HostCallCounts, HostCallEvent};
+pub use memory::MemoryStats;
 pub use request::{
     Request, RequestOptions, RequestState, SessionHandle, SessionRef, StoreHandle, StoreRef,
 };
@@ -67,6 +72,7 @@ pub fn default_config() -> Config {
         activity_granularity_seconds: None,
         busy_timeout_ms: None,
         file_name_secret: None,
+        signing_keys: None,
         cookie: default_cookie_config(),
     }
 }

@@ -9,9 +9,11 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::exports::sqlite_sessions::store::sessions::{
-    Config, Error, GuestSession, GuestStore, PathSegment,
+    Config, Error, ExpirySettings, GuestSession, GuestStore, PathSegment, SweepProgress,
 };
 use crate::bindings::{SessionStore, SessionStorePre};
+use crate::host_calls::{HostCallCounter, HostCallCounts, HostCallEvent};
+use crate::memory::{MemoryStats, MemoryTracker};
 use crate::{FakeClock, DEFAULT_GUEST_DIR};
 
 /// Per-request settings for [`Runtime::request_with`](crate::Runtime::request_with).
@@ -48,11 +50,24 @@ impl Default for RequestOptions {
     }
 }
 
-/// The data of a request's Wasmtime [`Store`]: its WASI context and resource
-/// table. Opaque; it is public only because [`Request::store_mut`] names it.
+/// The data of a request's Wasmtime [`Store`]: its WASI context, resource
+/// table, host-call counters and memory tracker. Opaque; it is public only
+/// because [`Request::store_mut`] names it.
 pub struct RequestState {
     ctx: WasiCtx,
     table: ResourceTable,
+    /// Bumped by the counting WASI wrappers (`host_calls.rs`); stays zero
+    /// with [`RuntimeOptions::count_host_calls`](crate::RuntimeOptions::count_host_calls) off.
+    host_calls: HostCallCounter,
+    /// The store's resource limiter: records linear-memory growth.
+    memory: MemoryTracker,
+}
+
+impl RequestState {
+    /// Disjoint borrows of the fields the WASI host views need.
+    pub(crate) fn parts(&mut self) -> (&mut WasiCtx, &mut ResourceTable, &mut HostCallCounter) {
+        (&mut self.ctx, &mut self.table, &mut self.host_calls)
+    }
 }
 
 impl WasiView for RequestState {
@@ -133,8 +148,11 @@ impl Request {
         let state = RequestState {
             ctx: wasi.build(),
             table: ResourceTable::new(),
+            host_calls: HostCallCounter::default(),
+            memory: MemoryTracker::default(),
         };
         let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.memory);
         if let Some(fuel) = fuel {
             store.set_fuel(fuel)?;
         }
@@ -145,6 +163,45 @@ impl Request {
     /// The request's Wasmtime store, e.g. for `get_fuel`.
     pub fn store_mut(&mut self) -> &mut Store<RequestState> {
         &mut self.store
+    }
+
+    /// The WASI host calls this request's instance has made since it was
+    /// created or since the last [`reset_host_calls`](Request::reset_host_calls),
+    /// by function. Empty when the runtime was built with
+    /// [`RuntimeOptions::count_host_calls`](crate::RuntimeOptions::count_host_calls)
+    /// off.
+    pub fn host_calls(&self) -> HostCallCounts {
+        self.store.data().host_calls.snapshot()
+    }
+
+    /// Sets every host-call counter of this request back to zero.
+    pub fn reset_host_calls(&mut self) {
+        self.store.data_mut().host_calls.reset();
+    }
+
+    /// Starts recording every counted host call in order, with its
+    /// arguments and result (clearing an earlier recording), or stops.
+    /// Off by default: it allocates a string per argument. Read the calls
+    /// with [`take_host_call_trace`](Request::take_host_call_trace).
+    pub fn trace_host_calls(&mut self, on: bool) {
+        self.store.data_mut().host_calls.set_tracing(on);
+    }
+
+    /// The calls recorded since tracing started or since the last take.
+    pub fn take_host_call_trace(&mut self) -> Vec<HostCallEvent> {
+        self.store.data_mut().host_calls.take_trace()
+    }
+
+    /// Linear-memory use of this request's instance so far: the largest
+    /// memory's peak size (memories never shrink, so this is also its size
+    /// now) and how often memories were created or grown.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.store.data().memory.stats()
+    }
+
+    /// Shorthand for `memory_stats().peak_bytes`.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.memory_stats().peak_bytes
     }
 
     /// `store.open`.
@@ -243,6 +300,15 @@ impl StoreRef<'_> {
     pub fn destroy_id(&mut self, id: &str) -> anyhow::Result<Result<bool, Error>> {
         Ok(store_call!(self, call_destroy_id, id)?)
     }
+
+    /// `store.sweep`.
+    pub fn sweep(
+        &mut self,
+        cursor: Option<&str>,
+        budget: u32,
+    ) -> anyhow::Result<Result<SweepProgress, Error>> {
+        Ok(store_call!(self, call_sweep, cursor, budget)?)
+    }
 }
 
 /// The methods of one `session` resource. Made by [`Request::session`].
@@ -288,6 +354,12 @@ session_methods! {
     fn id => call_id() -> String;
     /// `session.is-new`.
     fn is_new => call_is_new() -> bool;
+    /// `session.regenerate`.
+    fn regenerate => call_regenerate() -> Result<(), Error>;
+    /// `session.set-expiry`.
+    fn set_expiry => call_set_expiry(settings: ExpirySettings) -> Result<(), Error>;
+    /// `session.expires-at`.
+    fn expires_at => call_expires_at() -> Result<Option<u64>, Error>;
     /// `session.get`.
     fn get => call_get(key: &str) -> Result<Option<Vec<u8>>, Error>;
     /// `session.get-json`.

@@ -41,6 +41,13 @@ pub struct RuntimeOptions {
     /// [`Runtime::new`] defaults it to the directory of [`COMPONENT_PATH`],
     /// inside cargo's target directory.
     pub cache_dir: Option<PathBuf>,
+    /// Count the WASI host calls each request makes, by function (see
+    /// [`Request::host_calls`](crate::Request::host_calls)). On by default:
+    /// a count is one array increment next to a host call that costs
+    /// microseconds (the bench binary measures both). Off links
+    /// wasmtime-wasi's stock implementation untouched, and every count
+    /// reads zero.
+    pub count_host_calls: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -51,6 +58,7 @@ impl Default for RuntimeOptions {
             max_instances: 1100,
             max_memory_bytes: 64 << 20,
             cache_dir: None,
+            count_host_calls: true,
         }
     }
 }
@@ -65,6 +73,7 @@ pub struct Runtime {
     engine: Engine,
     pre: SessionStorePre<RequestState>,
     consume_fuel: bool,
+    count_host_calls: bool,
 }
 
 impl Runtime {
@@ -97,7 +106,11 @@ impl Runtime {
             .with_context(|| format!("loading component {}", path.display()))?;
 
         let mut linker = Linker::<RequestState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        if options.count_host_calls {
+            crate::host_calls::add_to_linker(&mut linker)?;
+        } else {
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        }
         // Type-checks every import and export once, here, so that each
         // request only allocates and initializes an instance.
         let pre = SessionStorePre::new(linker.instantiate_pre(&component)?)?;
@@ -106,6 +119,7 @@ impl Runtime {
             engine,
             pre,
             consume_fuel: options.consume_fuel,
+            count_host_calls: options.count_host_calls,
         })
     }
 
@@ -130,6 +144,12 @@ impl Runtime {
     /// Whether requests are fuel-metered ([`RuntimeOptions::consume_fuel`]).
     pub fn consumes_fuel(&self) -> bool {
         self.consume_fuel
+    }
+
+    /// Whether requests count their WASI host calls
+    /// ([`RuntimeOptions::count_host_calls`]).
+    pub fn counts_host_calls(&self) -> bool {
+        self.count_host_calls
     }
 
     /// A fresh instance whose `/sessions` is the host's `session_dir`, with

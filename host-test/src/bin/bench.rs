@@ -1,65 +1,170 @@
 //! Side-by-side benchmark of the session cycle: the component inside wasmtime
 //! versus the same storage core compiled natively, in one run (these 2-core
-//! machines are noisy, so only same-run ratios mean much).
+//! machines are noisy, so only same-run ratios mean much), followed by the
+//! deterministic metric: WASI host calls per operation.
 //!
 //! The cycle is what one HTTP request does: (fresh pooled instance +) open the
 //! store, load an existing session, get one key, set one key, drop.
 //!
-//! Usage: `bench [--iters N] [--dir PATH]...` (default: /dev/shm and the
-//! system temp directory, 2000 iterations each).
+//! Sections:
+//! 1. Cycle time, wasm (host calls counted and not) and native, per directory.
+//!    The counted and uncounted runs alternate iteration by iteration, so the
+//!    "counting overhead" row compares like with like.
+//! 2. Host calls per operation, each step measured in isolation on an existing
+//!    session (first directory, fixed wall clock), with its mean time, the
+//!    get/load cost of a 1,000-key × 1 KiB session against a 1-key one, and
+//!    each instance's peak linear memory.
+//! 3. The per-function breakdown of those calls.
+//!
+//! Usage: `bench [--iters N] [--dir PATH]... [--trace]` (default: /dev/shm and the
+//! system temp directory, 1000 cycle iterations per row; the per-operation
+//! rows use N/4). `--trace` adds every host call of one cycle, in order, with
+//! its arguments (paths, offsets, handles) and result.
 
 use anyhow::Context;
-use host_test::{default_config, Runtime};
+use host_test::{
+    default_config, Config, FakeClock, HostCallCounts, MemoryStats, Request, RequestOptions,
+    Runtime, RuntimeOptions, SessionHandle, StoreHandle, COMPONENT_PATH,
+};
 use sqlite_sessions::{Store, StoreConfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Keys and value size of the large session.
+const BIG_KEYS: usize = 1000;
+const VALUE_BYTES: usize = 1024;
+
 fn main() -> anyhow::Result<()> {
-    let (iters, dirs) = parse_args()?;
-    let runtime = Runtime::new()?;
+    let Args { iters, dirs, trace } = parse_args()?;
+    let started = Instant::now();
+    let counted = runtime(true)?;
+    let stock = runtime(false)?;
+
     println!("session cycle: load existing + get + set, {iters} iterations per row");
-    println!("{:<34} {:>10} {:>10} {:>10}", "workload", "mean µs", "p50 µs", "p95 µs");
-    for base in dirs {
-        let wasm_dir = tempfile::tempdir_in(&base)?;
-        let native_dir = tempfile::tempdir_in(&base)?;
+    println!(
+        "{:<40} {:>10} {:>10} {:>10}",
+        "workload", "mean µs", "p50 µs", "p95 µs"
+    );
+    for base in &dirs {
+        let wasm_dir = tempfile::tempdir_in(base)?;
+        let native_dir = tempfile::tempdir_in(base)?;
         let label = base.display().to_string();
-        let wasm = Stats::of(&wasm_cycle(&runtime, wasm_dir.path(), iters)?);
+        let (with, without) = wasm_cycles(&counted, &stock, wasm_dir.path(), iters)?;
+        let (with, without) = (Stats::of(&with), Stats::of(&without));
         let native = Stats::of(&native_cycle(native_dir.path(), iters)?);
-        wasm.print(&format!("wasm   {label}"));
+        with.print(&format!("wasm   {label}"));
+        without.print(&format!("wasm   {label} (no counting)"));
         native.print(&format!("native {label}"));
-        println!("{:<34} {:>10.2}×", format!("ratio wasm/native {label}"), wasm.mean / native.mean);
+        println!(
+            "{:<40} {:>10.2}×",
+            format!("ratio wasm/native {label}"),
+            with.mean / native.mean
+        );
+        println!(
+            "{:<40} {:>+9.1}% (mean) {:>+7.1}% (p50)",
+            format!("counting overhead {label}"),
+            (with.mean / without.mean - 1.0) * 100.0,
+            (with.p50 / without.p50 - 1.0) * 100.0
+        );
     }
+
+    let base = &dirs[0];
+    let dir = tempfile::tempdir_in(base)?;
+    let op_iters = (iters / 4).max(1);
+    let ops = Ops::measure(&counted, dir.path(), op_iters)?;
+    println!();
+    println!(
+        "host calls per operation ({}, fixed wall clock; times: mean of {op_iters})",
+        base.display()
+    );
+    ops.print();
+    println!();
+    println!("host calls by function: one cycle, its steps, the isolated set, and a get from the 1000-key session");
+    ops.print_breakdown();
+    if trace {
+        println!();
+        println!("trace of one cycle (#n = host resource handle)");
+        for (i, event) in trace_cycle(&counted, dir.path(), &ops.id)?
+            .iter()
+            .enumerate()
+        {
+            println!("{:>4} {event}", i + 1);
+        }
+    }
+    println!(
+        "\nbench finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
-fn wasm_cycle(runtime: &Runtime, dir: &Path, iters: usize) -> anyhow::Result<Vec<Duration>> {
+/// A runtime that counts host calls, or links stock wasmtime-wasi. Both share
+/// every other setting, and the compiled-component cache.
+fn runtime(count_host_calls: bool) -> anyhow::Result<Runtime> {
+    Runtime::with_options(RuntimeOptions {
+        count_host_calls,
+        max_instances: 16,
+        cache_dir: Path::new(COMPONENT_PATH).parent().map(Path::to_path_buf),
+        ..RuntimeOptions::default()
+    })
+}
+
+fn seed_session(runtime: &Runtime, dir: &Path) -> anyhow::Result<String> {
+    let mut req = runtime.request(dir)?;
+    let store = req.open_store(&default_config())??;
+    let s = req.store(&store).create()?;
+    req.session(&s)
+        .set_json("user", r#"{"name":"ada","roles":["admin"]}"#)??;
+    req.session(&s).set_json("counter", "0")??;
+    let id = req.session(&s).id()?;
+    req.drop_session(s)?;
+    req.drop_store(store)?;
+    Ok(id)
+}
+
+fn one_wasm_cycle(
+    runtime: &Runtime,
+    dir: &Path,
+    config: &Config,
+    id: &str,
+    i: usize,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut req = runtime.request(dir)?;
+    let store = req.open_store(config)??;
+    let s = req.store(&store).load(id)??.context("session vanished")?;
+    let user = req.session(&s).get("user")??;
+    req.session(&s).set_json("counter", &i.to_string())??;
+    req.drop_session(s)?;
+    req.drop_store(store)?;
+    drop(req);
+    let elapsed = start.elapsed();
+    anyhow::ensure!(user.is_some(), "user vanished");
+    Ok(elapsed)
+}
+
+/// The cycle on `counted` and on `stock`, alternating, on one session.
+fn wasm_cycles(
+    counted: &Runtime,
+    stock: &Runtime,
+    dir: &Path,
+    iters: usize,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
     let config = default_config();
-    let id = {
-        let mut req = runtime.request(dir)?;
-        let store = req.open_store(&config)??;
-        let s = req.store(&store).create()?;
-        req.session(&s).set_json("user", r#"{"name":"ada","roles":["admin"]}"#)??;
-        req.session(&s).set_json("counter", "0")??;
-        let id = req.session(&s).id()?;
-        req.drop_session(s)?;
-        req.drop_store(store)?;
-        id
-    };
-    let mut times = Vec::with_capacity(iters);
+    let id = seed_session(counted, dir)?;
+    let mut with = Vec::with_capacity(iters);
+    let mut without = Vec::with_capacity(iters);
     for i in 0..iters {
-        let start = Instant::now();
-        let mut req = runtime.request(dir)?;
-        let store = req.open_store(&config)??;
-        let s = req.store(&store).load(&id)??.context("session vanished")?;
-        let user = req.session(&s).get("user")??;
-        req.session(&s).set_json("counter", &i.to_string())??;
-        req.drop_session(s)?;
-        req.drop_store(store)?;
-        drop(req);
-        times.push(start.elapsed());
-        assert!(user.is_some());
+        // Alternate which goes first, so neither always follows the other.
+        if i % 2 == 0 {
+            with.push(one_wasm_cycle(counted, dir, &config, &id, i)?);
+            without.push(one_wasm_cycle(stock, dir, &config, &id, i)?);
+        } else {
+            without.push(one_wasm_cycle(stock, dir, &config, &id, i)?);
+            with.push(one_wasm_cycle(counted, dir, &config, &id, i)?);
+        }
     }
-    Ok(times)
+    Ok((with, without))
 }
 
 fn native_cycle(dir: &Path, iters: usize) -> anyhow::Result<Vec<Duration>> {
@@ -86,6 +191,479 @@ fn native_cycle(dir: &Path, iters: usize) -> anyhow::Result<Vec<Duration>> {
     Ok(times)
 }
 
+/// One row of the host-calls table.
+struct Row {
+    label: String,
+    calls: HostCallCounts,
+    /// Mean time of the operation alone, if measured.
+    mean_us: Option<f64>,
+    memory: Option<MemoryStats>,
+}
+
+/// Every row of sections 2 and 3.
+struct Ops {
+    cycle: Row,
+    /// The cycle's steps, counted inside the cycle (they add up to it).
+    instantiate: Row,
+    open: Row,
+    cycle_load: Row,
+    cycle_get: Row,
+    cycle_set: Row,
+    drop: Row,
+    /// The same operations in isolation, each on a freshly loaded session.
+    load: Row,
+    get: Row,
+    set: Row,
+    load_small: Row,
+    get_small: Row,
+    load_big: Row,
+    get_big: Row,
+    deterministic: bool,
+    /// The 2-key session the cycle uses.
+    id: String,
+}
+
+/// A 1 KiB CBOR byte string (major type 2, 16-bit length), varied by `seed`.
+fn kib_value(seed: usize) -> Vec<u8> {
+    let mut v = vec![0x59, (VALUE_BYTES >> 8) as u8, VALUE_BYTES as u8];
+    v.extend((0..VALUE_BYTES).map(|i| (i.wrapping_mul(31) ^ seed) as u8));
+    v
+}
+
+struct Ctx<'a> {
+    runtime: &'a Runtime,
+    dir: &'a Path,
+    clock: FakeClock,
+    config: Config,
+}
+
+impl Ctx<'_> {
+    fn request(&self) -> anyhow::Result<Request> {
+        self.runtime.request_with(
+            self.dir,
+            RequestOptions {
+                wall_clock: Some(self.clock.clone()),
+                ..RequestOptions::default()
+            },
+        )
+    }
+
+    fn open(&self) -> anyhow::Result<(Request, StoreHandle)> {
+        let mut req = self.request()?;
+        let store = req.open_store(&self.config)??;
+        Ok((req, store))
+    }
+
+    fn load(&self, id: &str) -> anyhow::Result<(Request, StoreHandle, SessionHandle)> {
+        let (mut req, store) = self.open()?;
+        let s = req.store(&store).load(id)??.context("session vanished")?;
+        Ok((req, store, s))
+    }
+
+    /// A session of `keys` keys `k0000`... each holding 1 KiB.
+    fn seed(&self, keys: usize) -> anyhow::Result<String> {
+        let (mut req, store) = self.open()?;
+        let s = req.store(&store).create()?;
+        for k in 0..keys {
+            req.session(&s).set(&format!("k{k:04}"), &kib_value(k))??;
+        }
+        let id = req.session(&s).id()?;
+        finish(req, store, s)?;
+        Ok(id)
+    }
+
+    /// Host calls and mean time of `load(id)` on an open store.
+    fn load_row(&self, label: &str, id: &str, iters: usize) -> anyhow::Result<Row> {
+        let (mut req, store) = self.open()?;
+        let mut total = Duration::ZERO;
+        let mut calls = None;
+        for _ in 0..iters {
+            req.reset_host_calls();
+            let start = Instant::now();
+            let s = req.store(&store).load(id)??.context("session vanished")?;
+            total += start.elapsed();
+            calls.get_or_insert_with(|| req.host_calls());
+            req.drop_session(s)?;
+        }
+        let memory = req.memory_stats();
+        req.drop_store(store)?;
+        Ok(Row {
+            label: label.into(),
+            calls: calls.unwrap_or_default(),
+            mean_us: Some(total.as_secs_f64() * 1e6 / iters as f64),
+            memory: Some(memory),
+        })
+    }
+
+    /// Host calls and mean time of `get(key)` on a loaded session.
+    fn get_row(&self, label: &str, id: &str, key: &str, iters: usize) -> anyhow::Result<Row> {
+        let (mut req, store, s) = self.load(id)?;
+        let mut total = Duration::ZERO;
+        let mut calls = None;
+        for _ in 0..iters {
+            req.reset_host_calls();
+            let start = Instant::now();
+            let v = req.session(&s).get(key)??;
+            total += start.elapsed();
+            anyhow::ensure!(v.is_some(), "{key} missing");
+            calls.get_or_insert_with(|| req.host_calls());
+        }
+        let memory = req.memory_stats();
+        finish(req, store, s)?;
+        Ok(Row {
+            label: label.into(),
+            calls: calls.unwrap_or_default(),
+            mean_us: Some(total.as_secs_f64() * 1e6 / iters as f64),
+            memory: Some(memory),
+        })
+    }
+
+    /// Host calls and mean time of `set(key, value)` replacing an existing
+    /// value of the same size.
+    fn set_row(&self, label: &str, id: &str, key: &str, iters: usize) -> anyhow::Result<Row> {
+        let (mut req, store, s) = self.load(id)?;
+        let mut total = Duration::ZERO;
+        let mut calls = None;
+        for i in 0..iters {
+            // CBOR unsigned integers 0..=9 are one byte each.
+            let value = [(i % 10) as u8];
+            req.reset_host_calls();
+            let start = Instant::now();
+            req.session(&s).set(key, &value)??;
+            total += start.elapsed();
+            calls.get_or_insert_with(|| req.host_calls());
+        }
+        let memory = req.memory_stats();
+        finish(req, store, s)?;
+        Ok(Row {
+            label: label.into(),
+            calls: calls.unwrap_or_default(),
+            mean_us: Some(total.as_secs_f64() * 1e6 / iters as f64),
+            memory: Some(memory),
+        })
+    }
+}
+
+fn finish(mut req: Request, store: StoreHandle, s: SessionHandle) -> anyhow::Result<()> {
+    req.drop_session(s)?;
+    req.drop_store(store)
+}
+
+/// Per-step counts of one full cycle (fresh instance ... drop).
+struct CycleCounts {
+    instantiate: HostCallCounts,
+    open: HostCallCounts,
+    load: HostCallCounts,
+    get: HostCallCounts,
+    set: HostCallCounts,
+    drop: HostCallCounts,
+    whole: HostCallCounts,
+    memory: MemoryStats,
+}
+
+fn counted_cycle(cx: &Ctx<'_>, id: &str) -> anyhow::Result<CycleCounts> {
+    let mut req = cx.request()?;
+    let instantiate = req.host_calls();
+    let mut mark = req.host_calls();
+    let mut step = |req: &Request| {
+        let now = req.host_calls();
+        let d = now.since(&mark);
+        mark = now;
+        d
+    };
+    let store = req.open_store(&cx.config)??;
+    let open = step(&req);
+    let s = req.store(&store).load(id)??.context("session vanished")?;
+    let load = step(&req);
+    req.session(&s).get("user")??.context("user missing")?;
+    let get = step(&req);
+    // The value it already has, so repeated cycles see identical files.
+    req.session(&s).set_json("counter", "0")??;
+    let set = step(&req);
+    req.drop_session(s)?;
+    req.drop_store(store)?;
+    let drop = step(&req);
+    Ok(CycleCounts {
+        instantiate,
+        open,
+        load,
+        get,
+        set,
+        drop,
+        whole: req.host_calls(),
+        memory: req.memory_stats(),
+    })
+}
+
+/// Every host call of one cycle (same steps as `counted_cycle`), in order,
+/// with step markers.
+fn trace_cycle(runtime: &Runtime, dir: &Path, id: &str) -> anyhow::Result<Vec<String>> {
+    let cx = Ctx {
+        runtime,
+        dir,
+        clock: FakeClock::default(),
+        config: default_config(),
+    };
+    let mut req = cx.request()?;
+    req.trace_host_calls(true);
+    let mut out = Vec::new();
+    let mut mark = |req: &mut Request, step: &str| {
+        out.push(format!("---- {step}"));
+        out.extend(req.take_host_call_trace().iter().map(ToString::to_string));
+    };
+    let store = req.open_store(&cx.config)??;
+    mark(&mut req, "open store");
+    let s = req.store(&store).load(id)??.context("session vanished")?;
+    mark(&mut req, "load");
+    req.session(&s).get("user")??.context("user missing")?;
+    mark(&mut req, "get");
+    req.session(&s).set_json("counter", "0")??;
+    mark(&mut req, "set");
+    req.drop_session(s)?;
+    req.drop_store(store)?;
+    mark(&mut req, "drop session + store");
+    Ok(out)
+}
+
+impl Ops {
+    fn measure(runtime: &Runtime, dir: &Path, iters: usize) -> anyhow::Result<Ops> {
+        let cx = Ctx {
+            runtime,
+            dir,
+            clock: FakeClock::default(),
+            config: default_config(),
+        };
+        let id = {
+            let (mut req, store) = cx.open()?;
+            let s = req.store(&store).create()?;
+            req.session(&s)
+                .set_json("user", r#"{"name":"ada","roles":["admin"]}"#)??;
+            req.session(&s).set_json("counter", "0")??;
+            let id = req.session(&s).id()?;
+            finish(req, store, s)?;
+            id
+        };
+
+        // The cycle, counted twice to check determinism, then timed.
+        let first = counted_cycle(&cx, &id)?;
+        let second = counted_cycle(&cx, &id)?;
+        let deterministic = first.whole == second.whole;
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let start = Instant::now();
+            counted_cycle(&cx, &id)?;
+            total += start.elapsed();
+        }
+        let cycle_us = total.as_secs_f64() * 1e6 / iters as f64;
+
+        // Instantiation and drop, timed on their own.
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let start = Instant::now();
+            let req = cx.request()?;
+            total += start.elapsed();
+            drop(req);
+        }
+        let instantiate_us = total.as_secs_f64() * 1e6 / iters as f64;
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let (req, store, s) = cx.load(&id)?;
+            let start = Instant::now();
+            finish(req, store, s)?;
+            total += start.elapsed();
+        }
+        let drop_us = total.as_secs_f64() * 1e6 / iters as f64;
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let start = Instant::now();
+            let (req, store) = cx.open()?;
+            total += start.elapsed();
+            let mut req = req;
+            req.drop_store(store)?;
+        }
+        let instantiate_open_us = total.as_secs_f64() * 1e6 / iters as f64;
+
+        let row = |label: &str, calls: HostCallCounts, mean_us: Option<f64>| Row {
+            label: label.into(),
+            calls,
+            mean_us,
+            memory: None,
+        };
+        let cycle = Row {
+            memory: Some(first.memory),
+            ..row(
+                "cycle (instantiate → drop)",
+                first.whole.clone(),
+                Some(cycle_us),
+            )
+        };
+        let instantiate = row(
+            "  instantiate",
+            first.instantiate.clone(),
+            Some(instantiate_us),
+        );
+        let open = row(
+            "  open store",
+            first.open.clone(),
+            Some((instantiate_open_us - instantiate_us).max(0.0)),
+        );
+        let drop = row("  drop session + store", first.drop.clone(), Some(drop_us));
+        let cycle_load = row("  load", first.load.clone(), None);
+        let cycle_get = row("  get", first.get.clone(), None);
+        let cycle_set = row("  set (after the get)", first.set.clone(), None);
+
+        let load = cx.load_row("load (isolated, 2-key session)", &id, iters)?;
+        let get = cx.get_row("get (isolated, 2-key session)", &id, "user", iters)?;
+        let set = cx.set_row("set (isolated, 2-key session)", &id, "counter", iters)?;
+
+        let small = cx.seed(1)?;
+        let seed_start = Instant::now();
+        let big = cx.seed(BIG_KEYS)?;
+        let seed_secs = seed_start.elapsed().as_secs_f64();
+        eprintln!("(seeded the {BIG_KEYS}-key session in {seed_secs:.1} s)");
+        let load_small = cx.load_row("load, 1-key × 1 KiB", &small, iters)?;
+        let load_big = cx.load_row("load, 1000-key × 1 KiB", &big, iters)?;
+        let get_small = cx.get_row("get, 1-key × 1 KiB", &small, "k0000", iters)?;
+        let get_big = cx.get_row("get, 1000-key × 1 KiB", &big, "k0500", iters)?;
+
+        Ok(Ops {
+            cycle,
+            instantiate,
+            open,
+            cycle_load,
+            cycle_get,
+            cycle_set,
+            load,
+            get,
+            set,
+            drop,
+            load_small,
+            get_small,
+            load_big,
+            get_big,
+            deterministic,
+            id,
+        })
+    }
+
+    fn rows(&self) -> [&Row; 14] {
+        [
+            &self.cycle,
+            &self.instantiate,
+            &self.open,
+            &self.cycle_load,
+            &self.cycle_get,
+            &self.cycle_set,
+            &self.drop,
+            &self.load,
+            &self.get,
+            &self.set,
+            &self.load_small,
+            &self.load_big,
+            &self.get_small,
+            &self.get_big,
+        ]
+    }
+
+    fn print(&self) {
+        println!(
+            "{:<32} {:>6} {:>5} {:>5} {:>6} {:>6} {:>4} {:>10} {:>9}",
+            "operation", "total", "fs", "io", "clocks", "random", "cli", "mean µs", "peak mem"
+        );
+        for r in self.rows() {
+            let c = &r.calls;
+            println!(
+                "{:<32} {:>6} {:>5} {:>5} {:>6} {:>6} {:>4} {:>10} {:>9}",
+                r.label,
+                c.total,
+                c.filesystem(),
+                c.io(),
+                c.clocks(),
+                c.random(),
+                c.cli(),
+                r.mean_us.map_or("-".into(), |us| format!("{us:.1}")),
+                r.memory
+                    .map_or("-".into(), |m| format!("{} KiB", m.peak_bytes >> 10)),
+            );
+        }
+        let ratio = |a: &Row, b: &Row, what: &str| {
+            let calls = a.calls.total as f64 / b.calls.total.max(1) as f64;
+            let time = match (a.mean_us, b.mean_us) {
+                (Some(x), Some(y)) if y > 0.0 => format!("{:.2}×", x / y),
+                _ => "-".into(),
+            };
+            println!("{what:<32} {calls:>6.2}× calls {time:>13} time");
+        };
+        ratio(
+            &self.load_big,
+            &self.load_small,
+            "ratio load 1000-key/1-key",
+        );
+        ratio(&self.get_big, &self.get_small, "ratio get 1000-key/1-key");
+        ratio(&self.get, &self.load, "ratio get/load (2-key)");
+        if let Some(m) = self.cycle.memory {
+            println!(
+                "peak linear memory per instance, cycle: {} KiB ({} memory, {} grows)",
+                m.peak_bytes >> 10,
+                m.memories_created,
+                m.grows
+            );
+        }
+        if let Some(m) = self.get_big.memory {
+            println!(
+                "peak linear memory per instance, load + gets of the 1000-key session: {} KiB",
+                m.peak_bytes >> 10
+            );
+        }
+        println!(
+            "host calls deterministic across two identical cycles: {}",
+            if self.deterministic { "yes" } else { "NO" }
+        );
+    }
+
+    fn print_breakdown(&self) {
+        let cols: [(&str, &Row); 8] = [
+            ("cycle", &self.cycle),
+            ("open", &self.open),
+            ("load", &self.cycle_load),
+            ("get", &self.cycle_get),
+            ("set", &self.cycle_set),
+            ("drop", &self.drop),
+            ("set-iso", &self.set),
+            ("get1000", &self.get_big),
+        ];
+        let mut names: Vec<&'static str> = cols
+            .iter()
+            .flat_map(|(_, r)| r.calls.by_function.keys().copied())
+            .collect();
+        names.sort();
+        names.dedup();
+        names.sort_by_key(|n| {
+            (
+                std::cmp::Reverse(self.cycle.calls.get(n)),
+                std::cmp::Reverse(self.get_big.calls.get(n)),
+            )
+        });
+        print!("{:<46}", "function");
+        for (h, _) in &cols {
+            print!(" {h:>7}");
+        }
+        println!();
+        for n in names {
+            print!("{n:<46}");
+            for (_, r) in &cols {
+                print!(" {:>7}", r.calls.get(n));
+            }
+            println!();
+        }
+        print!("{:<46}", "total");
+        for (_, r) in &cols {
+            print!(" {:>7}", r.calls.total);
+        }
+        println!();
+    }
+}
+
 struct Stats {
     mean: f64,
     p50: f64,
@@ -97,27 +675,43 @@ impl Stats {
         let mut us: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e6).collect();
         us.sort_by(f64::total_cmp);
         let pick = |q: f64| us[((us.len() - 1) as f64 * q) as usize];
-        Stats { mean: us.iter().sum::<f64>() / us.len() as f64, p50: pick(0.5), p95: pick(0.95) }
+        Stats {
+            mean: us.iter().sum::<f64>() / us.len() as f64,
+            p50: pick(0.5),
+            p95: pick(0.95),
+        }
     }
 
     fn print(&self, label: &str) {
-        println!("{label:<34} {:>10.1} {:>10.1} {:>10.1}", self.mean, self.p50, self.p95);
+        println!(
+            "{label:<40} {:>10.1} {:>10.1} {:>10.1}",
+            self.mean, self.p50, self.p95
+        );
     }
 }
 
-fn parse_args() -> anyhow::Result<(usize, Vec<PathBuf>)> {
-    let mut iters = 2000;
+struct Args {
+    iters: usize,
+    dirs: Vec<PathBuf>,
+    trace: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut iters = 1000;
     let mut dirs = Vec::new();
+    let mut trace = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--iters" => iters = args.next().context("--iters needs a number")?.parse()?,
             "--dir" => dirs.push(args.next().context("--dir needs a path")?.into()),
+            "--trace" => trace = true,
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
+    anyhow::ensure!(iters > 0, "--iters must be at least 1");
     if dirs.is_empty() {
         dirs = vec![PathBuf::from("/dev/shm"), std::env::temp_dir()];
     }
-    Ok((iters, dirs))
+    Ok(Args { iters, dirs, trace })
 }
