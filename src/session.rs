@@ -231,6 +231,10 @@ impl Session {
         self.read(|_, meta| Ok(meta.key_count as u32), 0)
     }
 
+    pub fn is_empty(&mut self) -> Result<bool> {
+        self.len().map(|n| n == 0)
+    }
+
     pub fn set(&mut self, key: &str, value: &[u8]) -> Result<()> {
         self.check_entry(key, value.len())?;
         codec::validate(value)?;
