@@ -252,27 +252,25 @@ impl Session {
     }
 
     pub fn take(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.cfg.limits.check_key(key)?;
-        if matches!(self.state, State::Fresh) {
-            return Ok(None);
-        }
-        self.write(|tx, meta| storage::take(tx, meta, key))
+        self.take_as(key, Ok)
     }
 
-    /// Converts before removing, so a value with no JSON form stays stored.
     pub fn take_json(&mut self, key: &str) -> Result<Option<String>> {
+        self.take_as(key, |bytes| codec::cbor_to_json(&bytes))
+    }
+
+    /// Removes `key` and converts what it held, in one transaction: if the
+    /// conversion fails, the transaction rolls back and the value stays.
+    fn take_as<T>(
+        &mut self,
+        key: &str,
+        convert: impl FnOnce(Vec<u8>) -> Result<T>,
+    ) -> Result<Option<T>> {
         self.cfg.limits.check_key(key)?;
         if matches!(self.state, State::Fresh) {
             return Ok(None);
         }
-        self.write(|tx, meta| {
-            let Some(bytes) = storage::get(tx, key)? else {
-                return Ok(None);
-            };
-            let json = codec::cbor_to_json(&bytes)?;
-            storage::take(tx, meta, key)?;
-            Ok(Some(json))
-        })
+        self.write(|tx, meta| storage::take(tx, meta, key)?.map(convert).transpose())
     }
 
     pub fn clear(&mut self) -> Result<()> {
