@@ -19,7 +19,7 @@ setup:
 	@bash .ci/setup.sh
 
 component: setup
-	cargo build $(CARGO_PROFILE) -p sqlite-sessions --target wasm32-wasip2
+	cargo build --profile component -p sqlite-sessions --target wasm32-wasip2
 
 demo: setup
 	cargo run $(CARGO_PROFILE) -p host-test --bin demo -- --dir ./sessions
@@ -30,4 +30,4 @@ test: setup
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy $(CARGO_PROFILE) --workspace --all-targets -- -D warnings
-	cargo clippy $(CARGO_PROFILE) -p sqlite-sessions --target wasm32-wasip2 -- -D warnings
+	cargo clippy --profile component -p sqlite-sessions --target wasm32-wasip2 -- -D warnings

@@ -1,4 +1,5 @@
-//! Builds the `sqlite-sessions` component for `wasm32-wasip2` (release) and
+//! Builds the `sqlite-sessions` component for `wasm32-wasip2` (with the
+//! workspace's `component` profile: release plus LTO) and
 //! tells the library where it is, through `$OUT_DIR/component_path.rs`.
 //!
 //! This follows wasmtime's `test-programs/artifacts` pattern: a nested
@@ -18,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const TARGET: &str = "wasm32-wasip2";
+/// `[profile.component]` in the workspace Cargo.toml.
+const PROFILE: &str = "component";
 const SKIP_VAR: &str = "SQLITE_SESSIONS_SKIP_COMPONENT_BUILD";
 
 /// C toolchain for the bundled SQLite (see /work/shared/NOTES.md): cc-rs
@@ -56,7 +59,7 @@ fn main() {
         build_component(&workspace, &target_dir);
         let wasm = target_dir
             .join(TARGET)
-            .join("release")
+            .join(PROFILE)
             .join("sqlite_sessions.wasm");
         if !wasm.is_file() {
             panic!(
@@ -99,7 +102,14 @@ fn build_component(workspace: &Path, target_dir: &Path) {
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(workspace.join("Cargo.toml"))
-        .args(["-p", "sqlite-sessions", "--release", "--target", TARGET])
+        .args([
+            "-p",
+            "sqlite-sessions",
+            "--profile",
+            PROFILE,
+            "--target",
+            TARGET,
+        ])
         .arg("--target-dir")
         .arg(target_dir)
         .current_dir(workspace);

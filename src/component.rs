@@ -7,6 +7,7 @@ use crate::error::{Error, LimitKind};
 use crate::expiry::Overrides;
 use crate::nested::Segment;
 use crate::session::{Session, Store};
+use crate::storage::Durability;
 use std::cell::RefCell;
 
 wit_bindgen::generate!({
@@ -170,6 +171,7 @@ fn segments(path: Vec<api::PathSegment>) -> Vec<Segment> {
 }
 
 fn store_config(cfg: api::Config) -> crate::Result<StoreConfig> {
+    let defaults = StoreConfig::new("");
     let limits = Limits::default();
     let expiry = ExpiryDefaults::default();
     let cookie = CookieSettings::default();
@@ -190,7 +192,12 @@ fn store_config(cfg: api::Config) -> crate::Result<StoreConfig> {
                 .activity_granularity_seconds
                 .unwrap_or(expiry.activity_granularity_s),
         },
-        busy_timeout_ms: cfg.busy_timeout_ms.unwrap_or(5000),
+        busy_timeout_ms: cfg.busy_timeout_ms.unwrap_or(defaults.busy_timeout_ms),
+        lock_lease_ms: cfg.lock_lease_ms.unwrap_or(defaults.lock_lease_ms),
+        durability: cfg.durability.map_or(defaults.durability, |d| match d {
+            api::Durability::PowerLoss => Durability::PowerLoss,
+            api::Durability::ProcessCrash => Durability::ProcessCrash,
+        }),
         file_name_secret: cfg.file_name_secret,
         signer: Signer::new(cfg.signing_keys.unwrap_or_default())?,
         cookie: CookieSettings {

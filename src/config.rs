@@ -3,6 +3,7 @@
 
 use crate::cookies::{CookieSettings, Signer};
 use crate::error::{Error, LimitKind, Result};
+use crate::storage::{DbOptions, Durability};
 
 /// Limits on what one session may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,9 @@ pub struct StoreConfig {
     pub limits: Limits,
     pub expiry: ExpiryDefaults,
     pub busy_timeout_ms: u32,
+    /// The lock lease; a lock unchanged this long is broken (see `vfs::lease`).
+    pub lock_lease_ms: u32,
+    pub durability: Durability,
     pub file_name_secret: Option<Vec<u8>>,
     /// Signs cookie values; disabled when it has no keys.
     pub signer: Signer,
@@ -64,9 +68,20 @@ impl StoreConfig {
             limits: Limits::default(),
             expiry: ExpiryDefaults::default(),
             busy_timeout_ms: 5000,
+            lock_lease_ms: 2000,
+            durability: Durability::default(),
             file_name_secret: None,
             signer: Signer::default(),
             cookie: CookieSettings::default(),
+        }
+    }
+
+    /// What every connection to a session file is opened with.
+    pub fn db_options(&self) -> DbOptions {
+        DbOptions {
+            busy_timeout_ms: self.busy_timeout_ms,
+            lock_lease_ms: self.lock_lease_ms,
+            durability: self.durability,
         }
     }
 
@@ -97,6 +112,11 @@ impl StoreConfig {
                 "busy-timeout-ms: at most {} (SQLite's limit)",
                 i32::MAX
             )));
+        }
+        if self.lock_lease_ms < 10 {
+            // Holders may modify only in the first half of a lease, and must
+            // renew within a quarter: shorter leases leave no room for work.
+            return Err(Error::Config("lock-lease-ms: at least 10".into()));
         }
         if self.file_name_secret.as_ref().is_some_and(|s| s.is_empty()) {
             return Err(Error::Config(

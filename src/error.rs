@@ -65,6 +65,11 @@ impl From<rusqlite::Error> for Error {
             ) {
                 return Error::Busy;
             }
+            // The VFS refused to write because this request held the lock
+            // longer than its lease allows: nothing was written, retry.
+            if code.extended_code == crate::vfs::LEASE_LAPSED {
+                return Error::Busy;
+            }
         }
         Error::Storage(e.to_string())
     }

@@ -15,6 +15,7 @@ pub mod nested;
 pub mod session;
 pub mod storage;
 pub mod sweep;
+mod vfs;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -33,7 +33,7 @@ impl Store {
             return Ok(None);
         };
         let path = self.paths(&id).file;
-        let Some(mut db) = SessionDb::open_existing(&path, self.cfg.busy_timeout_ms)? else {
+        let Some(mut db) = SessionDb::open_existing(&path, self.cfg.db_options())? else {
             return Ok(None);
         };
         let now = expiry::now_ms();
@@ -117,7 +117,7 @@ impl Store {
     /// Deletes session `id` without loading its data.
     pub fn destroy_id(&self, id: &str) -> Result<bool> {
         let id = SessionId::parse(id)?;
-        let Some(db) = SessionDb::open_existing(&self.paths(&id).file, self.cfg.busy_timeout_ms)?
+        let Some(db) = SessionDb::open_existing(&self.paths(&id).file, self.cfg.db_options())?
         else {
             return Ok(false);
         };
@@ -353,7 +353,7 @@ impl Session {
                 let copied = db.copy_to_new_id(
                     &p.file,
                     &p.shard_dir,
-                    self.cfg.busy_timeout_ms,
+                    self.cfg.db_options(),
                     expiry::now_ms(),
                 );
                 self.note_gone(&copied);
@@ -492,7 +492,7 @@ impl Session {
                 let (db, meta, out) = SessionDb::create_with(
                     &p.file,
                     &p.shard_dir,
-                    self.cfg.busy_timeout_ms,
+                    self.cfg.db_options(),
                     expiry::now_ms(),
                     |tx, meta| {
                         meta.overrides = pending;

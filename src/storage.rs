@@ -15,6 +15,7 @@
 use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::expiry::{Overrides, Timing};
+use crate::vfs;
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
@@ -52,6 +53,31 @@ pub struct Meta {
     pub total_bytes: u64,
 }
 
+/// How much a committed write survives. Both keep every session consistent
+/// (old or new state, never torn) when an instance traps or a process dies;
+/// they differ in what an OS crash or power cut may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: journal and database are fsynced at each commit,
+    /// so a committed write survives power loss on a real disk.
+    #[default]
+    PowerLoss,
+    /// `synchronous=OFF`: no fsync. A committed write survives the instance
+    /// or process dying (it is in the OS page cache), not an OS crash. On
+    /// tmpfs, which a power cut empties anyway, this loses nothing.
+    ProcessCrash,
+}
+
+/// Per-connection settings, from the store config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbOptions {
+    /// How long to wait for another request's lock before `busy`.
+    pub busy_timeout_ms: u32,
+    /// The lock lease (see `vfs::lease`).
+    pub lock_lease_ms: u32,
+    pub durability: Durability,
+}
+
 /// An open session database.
 pub struct SessionDb {
     conn: Connection,
@@ -60,8 +86,8 @@ pub struct SessionDb {
 
 impl SessionDb {
     /// Opens the session file at `path` if it exists; never creates it.
-    pub fn open_existing(path: &str, busy_timeout_ms: u32) -> Result<Option<SessionDb>> {
-        match open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, busy_timeout_ms) {
+    pub fn open_existing(path: &str, opts: DbOptions) -> Result<Option<SessionDb>> {
+        match open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, opts) {
             Ok(db) => Ok(Some(db)),
             // CANTOPEN also covers permission problems, so ask the filesystem
             // (only on this rare path) whether the file is really absent.
@@ -79,7 +105,7 @@ impl SessionDb {
     pub fn create_with<T>(
         path: &str,
         shard_dir: &str,
-        busy_timeout_ms: u32,
+        opts: DbOptions,
         now_ms: i64,
         first_write: impl FnOnce(&Transaction, &mut Meta) -> Result<T>,
     ) -> Result<(SessionDb, Meta, T)> {
@@ -88,7 +114,7 @@ impl SessionDb {
             _ => {}
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
-        let mut db = open(path, flags, busy_timeout_ms)?;
+        let mut db = open(path, flags, opts)?;
         let outcome = (|| {
             let tx = db
                 .conn
@@ -164,19 +190,15 @@ impl SessionDb {
         &mut self,
         new_path: &str,
         new_shard_dir: &str,
-        busy_timeout_ms: u32,
+        opts: DbOptions,
         now_ms: i64,
     ) -> Result<(SessionDb, Meta)> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let old = live_meta(&tx)?;
-        let (new_db, new_meta, ()) = SessionDb::create_with(
-            new_path,
-            new_shard_dir,
-            busy_timeout_ms,
-            now_ms,
-            |ntx, meta| {
+        let (new_db, new_meta, ()) =
+            SessionDb::create_with(new_path, new_shard_dir, opts, now_ms, |ntx, meta| {
                 let mut rows = tx.prepare("SELECT key, val FROM kv")?;
                 let mut insert = ntx.prepare("INSERT INTO kv (key, val) VALUES (?1, ?2)")?;
                 let mut rows = rows.query([])?;
@@ -193,8 +215,7 @@ impl SessionDb {
                     ..old
                 };
                 Ok(())
-            },
-        )?;
+            })?;
         let committed = mark_destroyed(&tx).and_then(|()| Ok(tx.commit()?));
         if let Err(e) = committed {
             // The old session is intact; drop the copy.
@@ -230,13 +251,38 @@ impl SessionDb {
     }
 }
 
-fn open(path: &str, flags: OpenFlags, busy_timeout_ms: u32) -> Result<SessionDb> {
-    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    conn.busy_timeout(Duration::from_millis(busy_timeout_ms.into()))?;
+fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
+    vfs::register().map_err(Error::Storage)?;
+    let conn = Connection::open_with_flags_and_vfs(
+        vfs::uri(path, Duration::from_millis(opts.lock_lease_ms.into())),
+        flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        vfs::VFS_NAME,
+    )?;
+    conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms.into()))?;
+    // DELETE is SQLite's default; the VFS relies on it (see `vfs`), so say
+    // it. Statement journals and sorts stay in memory: no temporary files.
+    conn.execute_batch(match opts.durability {
+        Durability::PowerLoss => {
+            "PRAGMA journal_mode=DELETE; PRAGMA temp_store=MEMORY; PRAGMA synchronous=FULL;"
+        }
+        Durability::ProcessCrash => {
+            "PRAGMA journal_mode=DELETE; PRAGMA temp_store=MEMORY; PRAGMA synchronous=OFF;"
+        }
+    })?;
     Ok(SessionDb {
         conn,
         path: path.to_string(),
     })
+}
+
+/// Opens a session file the way the store does (same VFS, same lock, so a
+/// stale lock is recovered and a hot journal rolled back first) and returns
+/// `PRAGMA integrity_check`'s verdict: `"ok"` for a sound file.
+pub fn integrity_check(path: &str, opts: DbOptions) -> Result<String> {
+    let db = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, opts)?;
+    let mut stmt = db.conn.prepare("PRAGMA integrity_check")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("\n"))
 }
 
 fn remove_files(path: &str) {

@@ -169,7 +169,7 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
     if hinted_ms > now_ms {
         return Ok(false);
     }
-    let Some(mut db) = SessionDb::open_existing(path, cfg.busy_timeout_ms)? else {
+    let Some(mut db) = SessionDb::open_existing(path, cfg.db_options())? else {
         return Ok(false);
     };
     let meta = match db.read(|_, meta| Ok(*meta)) {

@@ -44,8 +44,8 @@ mod bindings {
 include!(concat!(env!("OUT_DIR"), "/component_path.rs"));
 
 pub use bindings::exports::sqlite_sessions::store::sessions::{
-    Config, CookieConfig, Error, ExpirySettings, LimitExceeded, LimitKind, PathSegment, SameSite,
-    SweepProgress,
+    Config, CookieConfig, Durability, Error, ExpirySettings, LimitExceeded, LimitKind, PathSegment,
+    SameSite, SweepProgress,
 };
 pub use clock::FakeClock;
 pub use host_calls::{HostCallCounts, HostCallEvent};
@@ -71,6 +71,8 @@ pub fn default_config() -> Config {
         absolute_timeout_seconds: None,
         activity_granularity_seconds: None,
         busy_timeout_ms: None,
+        lock_lease_ms: None,
+        durability: None,
         file_name_secret: None,
         signing_keys: None,
         cookie: default_cookie_config(),

@@ -1,0 +1,55 @@
+//! A victim for the SIGKILL test (`tests/crash_process.rs`): writes keys
+//! `k<from>`, `k<from+1>`, … into one session, one fresh instance per write as
+//! a server would, and prints `ack <n>` after each write the store confirmed.
+//! The test kills it with SIGKILL at a random moment and then checks that
+//! every acknowledged key survived and the file is sound.
+//!
+//! Usage: `crash-writer --dir PATH --id ID --from N [--lease-ms MS]`
+
+use anyhow::{bail, Context};
+use host_test::{default_config, Runtime};
+use std::io::Write;
+use std::path::PathBuf;
+
+fn main() -> anyhow::Result<()> {
+    let mut dir = None;
+    let mut id = None;
+    let mut from = 0u64;
+    let mut lease_ms = 200u32;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--dir" => dir = Some(PathBuf::from(value()?)),
+            "--id" => id = Some(value()?),
+            "--from" => from = value()?.parse()?,
+            "--lease-ms" => lease_ms = value()?.parse()?,
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    let (Some(dir), Some(id)) = (dir, id) else {
+        bail!("usage: crash-writer --dir PATH --id ID --from N [--lease-ms MS]");
+    };
+    let runtime = Runtime::new()?;
+    let mut config = default_config();
+    config.lock_lease_ms = Some(lease_ms);
+    config.busy_timeout_ms = Some(30_000);
+    let mut out = std::io::stdout().lock();
+    for n in from.. {
+        let mut req = runtime.request(&dir)?;
+        let store = req
+            .open_store(&config)?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let session = req
+            .store(&store)
+            .load(&id)?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .context("the session is gone")?;
+        req.session(&session)
+            .set_json(&format!("k{n}"), &n.to_string())?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        writeln!(out, "ack {n}")?;
+        out.flush()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! Positional file I/O with one host call per operation.
+//!
+//! Under WASI, wasi-libc implements `pread`/`pwrite` on top of
+//! `wasi:io/streams` (read-via-stream, blocking read/write, flush, drop):
+//! three to seven host calls for one positional read or write. The
+//! `wasi:filesystem` descriptor has direct `read(len, offset)` and
+//! `write(buf, offset)` methods that cost one call each, so on wasm we open
+//! and use descriptors ourselves. Opening ourselves also lets us leave out the
+//! `mutate-directory` flag wasi-libc adds to every read-write open, which
+//! hosts such as jco's preview2-shim reject.
+//!
+//! Natively the same interface is a thin layer over `std::fs::File`, so the
+//! storage core and its benchmarks run the identical VFS on both targets.
+
+use std::io;
+
+/// What an open asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    ReadOnly,
+    ReadWrite,
+    /// Read-write, creating the file when it does not exist.
+    Create,
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use wasi_impl::RawFile;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use std_impl::RawFile;
+
+#[cfg(target_arch = "wasm32")]
+mod wasi_impl {
+    use super::OpenMode;
+    use std::cell::OnceCell;
+    use std::io;
+    use wasip2::filesystem::preopens::get_directories;
+    use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
+
+    thread_local! {
+        /// The preopened directories, fetched once per instance: each call
+        /// to `get-directories` is a host call and returns fresh handles.
+        static PREOPENS: OnceCell<Vec<(Descriptor, String)>> = const { OnceCell::new() };
+    }
+
+    pub struct RawFile {
+        fd: Descriptor,
+    }
+
+    impl RawFile {
+        pub fn open(path: &str, mode: OpenMode) -> io::Result<RawFile> {
+            let open_flags = match mode {
+                OpenMode::Create => OpenFlags::CREATE,
+                _ => OpenFlags::empty(),
+            };
+            let flags = match mode {
+                OpenMode::ReadOnly => DescriptorFlags::READ,
+                _ => DescriptorFlags::READ | DescriptorFlags::WRITE,
+            };
+            with_parent(path, |dir, rel| {
+                dir.open_at(PathFlags::empty(), rel, open_flags, flags)
+                    .map(|fd| RawFile { fd })
+                    .map_err(to_io)
+            })
+        }
+
+        /// Reads up to `len` bytes at `offset`; fewer only at end of file.
+        pub fn read_at(&self, len: usize, offset: u64) -> io::Result<Vec<u8>> {
+            let mut out = Vec::new();
+            // `read` may return fewer bytes than asked without being at the
+            // end; loop until we have them all or the host says end of file.
+            while out.len() < len {
+                let want = (len - out.len()) as u64;
+                let (chunk, eof) = self
+                    .fd
+                    .read(want, offset + out.len() as u64)
+                    .map_err(to_io)?;
+                let got = chunk.len();
+                if out.is_empty() {
+                    out = chunk;
+                } else {
+                    out.extend_from_slice(&chunk);
+                }
+                if eof || got == 0 {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+
+        pub fn write_all_at(&self, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+            while !buf.is_empty() {
+                let n = self.fd.write(buf, offset).map_err(to_io)? as usize;
+                if n == 0 {
+                    return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0"));
+                }
+                buf = &buf[n.min(buf.len())..];
+                offset += n as u64;
+            }
+            Ok(())
+        }
+
+        pub fn size(&self) -> io::Result<u64> {
+            self.fd.stat().map(|s| s.size).map_err(to_io)
+        }
+
+        pub fn set_len(&self, len: u64) -> io::Result<()> {
+            self.fd.set_size(len).map_err(to_io)
+        }
+
+        pub fn sync(&self) -> io::Result<()> {
+            self.fd.sync_data().map_err(to_io)
+        }
+    }
+
+    /// Runs `f` with the preopened directory that contains `path` and the
+    /// path relative to it.
+    fn with_parent<T>(
+        path: &str,
+        f: impl FnOnce(&Descriptor, &str) -> io::Result<T>,
+    ) -> io::Result<T> {
+        PREOPENS.with(|cell| {
+            let preopens = cell.get_or_init(get_directories);
+            let (dir, rel) = preopens
+                .iter()
+                .filter_map(|(dir, name)| strip_dir(path, name).map(|rel| (dir, rel)))
+                // The most specific preopen (shortest remainder) wins, as in
+                // wasi-libc.
+                .min_by_key(|(_, rel)| rel.len())
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{path}: not inside a preopened directory"),
+                    )
+                })?;
+            f(dir, rel)
+        })
+    }
+
+    fn strip_dir<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
+        let dir = dir.trim_end_matches('/');
+        if dir.is_empty() || dir == "." {
+            return Some(path.trim_start_matches("./"));
+        }
+        let rest = path.strip_prefix(dir)?;
+        let rel = rest.strip_prefix('/')?;
+        (!rel.is_empty()).then_some(rel)
+    }
+
+    fn to_io(code: ErrorCode) -> io::Error {
+        use io::ErrorKind as K;
+        let kind = match code {
+            ErrorCode::NoEntry => K::NotFound,
+            ErrorCode::Exist => K::AlreadyExists,
+            ErrorCode::Access | ErrorCode::NotPermitted | ErrorCode::ReadOnly => {
+                K::PermissionDenied
+            }
+            ErrorCode::InsufficientSpace | ErrorCode::Quota => K::StorageFull,
+            ErrorCode::WouldBlock => K::WouldBlock,
+            ErrorCode::Interrupted => K::Interrupted,
+            ErrorCode::Invalid => K::InvalidInput,
+            ErrorCode::IsDirectory => K::IsADirectory,
+            ErrorCode::NotDirectory => K::NotADirectory,
+            _ => K::Other,
+        };
+        io::Error::new(kind, format!("wasi:filesystem {code:?}"))
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod std_impl {
+    use super::OpenMode;
+    use std::fs::{File, OpenOptions};
+    use std::io;
+    use std::os::unix::fs::FileExt;
+
+    pub struct RawFile {
+        file: File,
+    }
+
+    impl RawFile {
+        pub fn open(path: &str, mode: OpenMode) -> io::Result<RawFile> {
+            let mut options = OpenOptions::new();
+            options.read(true);
+            match mode {
+                OpenMode::ReadOnly => {}
+                OpenMode::ReadWrite => {
+                    options.write(true);
+                }
+                OpenMode::Create => {
+                    options.write(true).create(true);
+                }
+            }
+            options.open(path).map(|file| RawFile { file })
+        }
+
+        pub fn read_at(&self, len: usize, offset: u64) -> io::Result<Vec<u8>> {
+            let mut out = vec![0; len];
+            let mut filled = 0;
+            while filled < len {
+                match self
+                    .file
+                    .read_at(&mut out[filled..], offset + filled as u64)
+                {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            out.truncate(filled);
+            Ok(out)
+        }
+
+        pub fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+            self.file.write_all_at(buf, offset)
+        }
+
+        pub fn size(&self) -> io::Result<u64> {
+            self.file.metadata().map(|m| m.len())
+        }
+
+        pub fn set_len(&self, len: u64) -> io::Result<()> {
+            self.file.set_len(len)
+        }
+
+        pub fn sync(&self) -> io::Result<()> {
+            self.file.sync_data()
+        }
+    }
+}
+
+/// Whether an I/O error means the file is simply not there.
+pub fn is_not_found(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
