@@ -124,10 +124,14 @@ impl StoreConfig {
             ));
         }
         self.cookie.validate()?;
-        match std::fs::metadata(&self.directory) {
-            Ok(m) if m.is_dir() => Ok(self),
-            Ok(_) => Err(Error::Config(format!(
+        match crate::vfs::fs::stat(&self.directory) {
+            Ok(Some((true, _))) => Ok(self),
+            Ok(Some(_)) => Err(Error::Config(format!(
                 "directory: {} is not a directory",
+                self.directory
+            ))),
+            Ok(None) => Err(Error::Config(format!(
+                "directory: {} does not exist",
                 self.directory
             ))),
             Err(e) => Err(Error::Config(format!(

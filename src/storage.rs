@@ -91,10 +91,7 @@ impl SessionDb {
             Ok(db) => Ok(Some(db)),
             // CANTOPEN also covers permission problems, so ask the filesystem
             // (only on this rare path) whether the file is really absent.
-            Err(e) if std::fs::metadata(path).is_err() => {
-                let _ = e;
-                Ok(None)
-            }
+            Err(_) if !matches!(vfs::fs::stat(path), Ok(Some(_))) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -109,7 +106,7 @@ impl SessionDb {
         now_ms: i64,
         first_write: impl FnOnce(&Transaction, &mut Meta) -> Result<T>,
     ) -> Result<(SessionDb, Meta, T)> {
-        match std::fs::create_dir(shard_dir) {
+        match vfs::fs::create_dir(shard_dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
             _ => {}
         }
@@ -259,15 +256,13 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
         vfs::VFS_NAME,
     )?;
     conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms.into()))?;
-    // DELETE is SQLite's default; the VFS relies on it (see `vfs`), so say
-    // it. Statement journals and sorts stay in memory: no temporary files.
+    // The VFS relies on journal_mode=DELETE, SQLite's default. It is not
+    // set here because `PRAGMA journal_mode` reads the file: a lock cycle
+    // per open. `tests/faults.rs` checks the journal is deleted at commit.
+    // Statement journals and sorts stay in memory: no temporary files.
     conn.execute_batch(match opts.durability {
-        Durability::PowerLoss => {
-            "PRAGMA journal_mode=DELETE; PRAGMA temp_store=MEMORY; PRAGMA synchronous=FULL;"
-        }
-        Durability::ProcessCrash => {
-            "PRAGMA journal_mode=DELETE; PRAGMA temp_store=MEMORY; PRAGMA synchronous=OFF;"
-        }
+        Durability::PowerLoss => "PRAGMA temp_store=MEMORY; PRAGMA synchronous=FULL;",
+        Durability::ProcessCrash => "PRAGMA temp_store=MEMORY; PRAGMA synchronous=OFF;",
     })?;
     Ok(SessionDb {
         conn,
@@ -287,8 +282,8 @@ pub fn integrity_check(path: &str, opts: DbOptions) -> Result<String> {
 
 fn remove_files(path: &str) {
     // Best effort: a missing file is what we want anyway.
-    let _ = std::fs::remove_file(path);
-    let _ = std::fs::remove_file(format!("{path}-journal"));
+    let _ = vfs::fs::remove_file(path);
+    let _ = vfs::fs::remove_file(&format!("{path}-journal"));
 }
 
 /// The meta row of a session that still exists, or `not-found`.

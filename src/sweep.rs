@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::expiry;
 use crate::ids::SessionFile;
 use crate::storage::SessionDb;
-use std::ffi::CString;
+use crate::vfs;
 
 /// The hint for sessions that never expire: 9999-12-31T23:59:59Z.
 const NEVER_MS: i64 = 253_402_300_799_000;
@@ -25,28 +25,9 @@ const NEVER_MS: i64 = 253_402_300_799_000;
 /// Sets `path`'s modification time to `expires_at_ms` (its access time is left
 /// alone).
 pub fn set_expiry_hint(path: &str, expires_at_ms: Option<i64>) -> Result<()> {
-    let ms = expires_at_ms.unwrap_or(NEVER_MS);
-    let path = CString::new(path).map_err(|_| Error::Storage("path contains NUL".into()))?;
-    let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        libc::timespec {
-            tv_sec: ms.div_euclid(1000) as _,
-            tv_nsec: (ms.rem_euclid(1000) * 1_000_000) as _,
-        },
-    ];
-    // SAFETY: `path` is a valid NUL-terminated string and `times` holds the two
-    // entries utimensat reads; both outlive the call. std has no path-based
-    // set-times, and opening the file to use `File::set_modified` would cost
-    // two more host calls.
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error().into())
-    }
+    let ms = expires_at_ms.unwrap_or(NEVER_MS).max(0) as u64;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    Ok(vfs::fs::set_mtime(path, Some(at))?)
 }
 
 /// Where a sweep stopped, and what it did.
@@ -159,12 +140,12 @@ fn list_shard(dir: &str, shard: &str) -> Result<Vec<String>> {
 
 /// Deletes the session at `path` if it has expired; returns whether it did.
 fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
-    let hinted_ms = match std::fs::metadata(path).and_then(|m| m.modified()) {
-        Ok(t) => t
+    let hinted_ms = match vfs::fs::stat(path) {
+        Ok(Some((_, t))) => t
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
         // Deleted since the listing: nothing to do.
-        Err(_) => return Ok(false),
+        Ok(None) | Err(_) => return Ok(false),
     };
     if hinted_ms > now_ms {
         return Ok(false);

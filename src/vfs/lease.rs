@@ -39,7 +39,7 @@
 //! three-call break window, two waiters that both time out on the orphaned
 //! break directory in the same instant could both break.
 
-use std::ffi::CString;
+use super::raw;
 use std::io;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -98,7 +98,7 @@ impl LeaseLock {
     pub fn try_acquire(&mut self) -> io::Result<Option<Acquired>> {
         debug_assert!(self.held_since.is_none());
         let before = Instant::now();
-        match std::fs::create_dir(&self.lock_dir) {
+        match raw::create_dir(&self.lock_dir) {
             Ok(()) => {
                 self.held_since = Some(before);
                 self.watching_lock = None;
@@ -120,7 +120,7 @@ impl LeaseLock {
 
     fn retry_fresh(&mut self) -> io::Result<Option<Acquired>> {
         let before = Instant::now();
-        match std::fs::create_dir(&self.lock_dir) {
+        match raw::create_dir(&self.lock_dir) {
             Ok(()) => {
                 self.held_since = Some(before);
                 self.watching_lock = None;
@@ -134,7 +134,7 @@ impl LeaseLock {
     /// The lock's mtime has stood still for a whole lease: take it over,
     /// one breaker at a time.
     fn try_break(&mut self, stale_mtime: SystemTime) -> io::Result<Option<Acquired>> {
-        match std::fs::create_dir(&self.break_dir) {
+        match raw::create_dir(&self.break_dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // Another breaker is at work, or died at work. Its window is
@@ -142,7 +142,7 @@ impl LeaseLock {
                 // whole lease is orphaned.
                 if let Some(mtime) = mtime_of(&self.break_dir)? {
                     if observe(&mut self.watching_break, mtime, self.lease) {
-                        let _ = std::fs::remove_dir(&self.break_dir);
+                        let _ = raw::remove_dir(&self.break_dir);
                         self.watching_break = None;
                     }
                 }
@@ -165,7 +165,7 @@ impl LeaseLock {
             }
             Err(e) => Err(e),
         };
-        let _ = std::fs::remove_dir(&self.break_dir);
+        let _ = raw::remove_dir(&self.break_dir);
         outcome
     }
 
@@ -195,7 +195,7 @@ impl LeaseLock {
         let state = self.may_modify();
         self.held_since = None;
         match state {
-            LeaseState::Valid => match std::fs::remove_dir(&self.lock_dir) {
+            LeaseState::Valid => match raw::remove_dir(&self.lock_dir) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             },
@@ -227,29 +227,12 @@ fn observe(watch: &mut Option<Watch>, mtime: SystemTime, lease: Duration) -> boo
 }
 
 fn mtime_of(path: &str) -> io::Result<Option<SystemTime>> {
-    match std::fs::metadata(path) {
-        Ok(m) => m.modified().map(Some),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(raw::stat(path)?.map(|(_, mtime)| mtime))
 }
 
-/// Sets `path`'s mtime (and atime) to the filesystem's now: one host call.
+/// Sets `path`'s mtime to the filesystem's now: one host call.
 fn touch(path: &str) -> io::Result<()> {
-    let path = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: libc::UTIME_NOW,
-    };
-    let times = [now, now];
-    // SAFETY: `path` is NUL-terminated and `times` holds the two entries
-    // utimensat reads; both outlive the call.
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    raw::set_mtime(path, None)
 }
 
 #[cfg(test)]

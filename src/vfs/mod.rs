@@ -28,6 +28,11 @@
 mod lease;
 mod raw;
 
+/// Filesystem primitives with one host call each on wasm (see `raw`).
+pub(crate) mod fs {
+    pub use super::raw::{create_dir, remove_file, set_mtime, stat};
+}
+
 use lease::{Acquired, LeaseLock, LeaseState};
 use raw::{OpenMode, RawFile};
 use rusqlite::ffi;
@@ -249,7 +254,7 @@ unsafe extern "C" fn x_delete(
     let Some(path) = name_of(z_name) else {
         return ffi::SQLITE_IOERR_DELETE;
     };
-    match std::fs::remove_file(path) {
+    match raw::remove_file(path) {
         Ok(()) => ffi::SQLITE_OK,
         Err(e) if raw::is_not_found(&e) => ffi::SQLITE_IOERR_DELETE_NOENT,
         Err(_) => {
@@ -289,6 +294,18 @@ unsafe extern "C" fn x_full_pathname(
     n_out: c_int,
     z_out: *mut c_char,
 ) -> c_int {
+    // The store builds absolute paths itself, from the configured directory
+    // and hex names: nothing to resolve. The unix VFS would lstat every path
+    // component looking for symlinks, six host calls per open.
+    if let Some(name) = name_of(z_name).filter(|n| n.starts_with('/')) {
+        let bytes = name.as_bytes();
+        if bytes.len() >= n_out.max(0) as usize {
+            return ffi::SQLITE_CANTOPEN;
+        }
+        ptr::copy_nonoverlapping(bytes.as_ptr(), z_out.cast::<u8>(), bytes.len());
+        *z_out.add(bytes.len()) = 0;
+        return ffi::SQLITE_OK;
+    }
     let default = default_vfs(vfs);
     ((*default)
         .xFullPathname
@@ -413,10 +430,9 @@ impl MainFile {
         }
     }
 
+    /// Buffered writes are checked against the lease when they are flushed:
+    /// nothing reaches the file without that check.
     fn write(&mut self, buf: &[u8], offset: usize) -> c_int {
-        if self.lock.may_modify() == LeaseState::Lapsed {
-            return LEASE_LAPSED;
-        }
         if let Err(e) = self.fill_cache() {
             self.io_failed = true;
             return io_code(&e, ffi::SQLITE_IOERR_READ);
@@ -444,6 +460,9 @@ impl MainFile {
         let rc = self.flush(); // the journal first
         if rc != ffi::SQLITE_OK {
             return rc;
+        }
+        if self.lock.may_modify() == LeaseState::Lapsed {
+            return LEASE_LAPSED;
         }
         match self.raw.write_all_at(buf, offset as u64) {
             Ok(()) => ffi::SQLITE_OK,
@@ -561,9 +580,6 @@ impl JournalFile {
     }
 
     fn write(&mut self, data: &[u8], offset: u64) -> c_int {
-        if self.main().lock.may_modify() == LeaseState::Lapsed {
-            return LEASE_LAPSED;
-        }
         let contiguous = offset == self.buf_offset + self.buf.len() as u64;
         if !self.buf.is_empty() && !contiguous {
             let rc = self.flush();

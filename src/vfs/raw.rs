@@ -9,6 +9,10 @@
 //! `mutate-directory` flag wasi-libc adds to every read-write open, which
 //! hosts such as jco's preview2-shim reject.
 //!
+//! The path operations (`create_dir`, `stat`, …) go through the same
+//! preopened descriptors for the same reason: wasi-libc's `stat` costs two
+//! calls, and using wasi-libc at all costs a `get-directories` of its own.
+//!
 //! Natively the same interface is a thin layer over `std::fs::File`, so the
 //! storage core and its benchmarks run the identical VFS on both targets.
 
@@ -23,19 +27,25 @@ pub enum OpenMode {
     Create,
 }
 
+// Path operations, one host call each on wasm, for the lock protocol and the
+// few other places the store touches the directory.
 #[cfg(target_arch = "wasm32")]
-pub use wasi_impl::RawFile;
+pub use wasi_impl::{create_dir, remove_dir, remove_file, set_mtime, stat, RawFile};
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use std_impl::RawFile;
+pub use std_impl::{create_dir, remove_dir, remove_file, set_mtime, stat, RawFile};
 
 #[cfg(target_arch = "wasm32")]
 mod wasi_impl {
     use super::OpenMode;
     use std::cell::OnceCell;
     use std::io;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use wasip2::clocks::wall_clock::Datetime;
     use wasip2::filesystem::preopens::get_directories;
-    use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
+    use wasip2::filesystem::types::{
+        Descriptor, DescriptorFlags, DescriptorType, ErrorCode, NewTimestamp, OpenFlags, PathFlags,
+    };
 
     thread_local! {
         /// The preopened directories, fetched once per instance: each call
@@ -81,7 +91,9 @@ mod wasi_impl {
                 } else {
                     out.extend_from_slice(&chunk);
                 }
-                if eof || got == 0 {
+                // A short read of a regular file means end of file (as with
+                // POSIX pread); asking again would cost a host call to hear it.
+                if eof || (got as u64) < want {
                     break;
                 }
             }
@@ -111,6 +123,53 @@ mod wasi_impl {
         pub fn sync(&self) -> io::Result<()> {
             self.fd.sync_data().map_err(to_io)
         }
+    }
+
+    pub fn create_dir(path: &str) -> io::Result<()> {
+        with_parent(path, |dir, rel| dir.create_directory_at(rel).map_err(to_io))
+    }
+
+    pub fn remove_dir(path: &str) -> io::Result<()> {
+        with_parent(path, |dir, rel| dir.remove_directory_at(rel).map_err(to_io))
+    }
+
+    pub fn remove_file(path: &str) -> io::Result<()> {
+        with_parent(path, |dir, rel| dir.unlink_file_at(rel).map_err(to_io))
+    }
+
+    /// The entry's type and mtime, or `None` when it does not exist: one
+    /// `stat-at` (wasi-libc's `stat` adds a `metadata-hash-at` for `st_ino`).
+    pub fn stat(path: &str) -> io::Result<Option<(bool, SystemTime)>> {
+        with_parent(path, |dir, rel| {
+            match dir.stat_at(PathFlags::empty(), rel) {
+                Ok(st) => {
+                    let mtime = st.data_modification_timestamp.map_or(UNIX_EPOCH, |t| {
+                        UNIX_EPOCH + Duration::new(t.seconds, t.nanoseconds)
+                    });
+                    Ok(Some((st.type_ == DescriptorType::Directory, mtime)))
+                }
+                Err(ErrorCode::NoEntry) => Ok(None),
+                Err(e) => Err(to_io(e)),
+            }
+        })
+    }
+
+    /// Sets the mtime to the filesystem's now (or to `to`), keeping atime.
+    pub fn set_mtime(path: &str, to: Option<SystemTime>) -> io::Result<()> {
+        let mtime = match to {
+            None => NewTimestamp::Now,
+            Some(t) => {
+                let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+                NewTimestamp::Timestamp(Datetime {
+                    seconds: d.as_secs(),
+                    nanoseconds: d.subsec_nanos(),
+                })
+            }
+        };
+        with_parent(path, |dir, rel| {
+            dir.set_times_at(PathFlags::empty(), rel, NewTimestamp::NoChange, mtime)
+                .map_err(to_io)
+        })
     }
 
     /// Runs `f` with the preopened directory that contains `path` and the
@@ -143,6 +202,9 @@ mod wasi_impl {
             return Some(path.trim_start_matches("./"));
         }
         let rest = path.strip_prefix(dir)?;
+        if rest.is_empty() || rest == "/" {
+            return Some(".");
+        }
         let rel = rest.strip_prefix('/')?;
         (!rel.is_empty()).then_some(rel)
     }
@@ -170,9 +232,11 @@ mod wasi_impl {
 #[cfg(not(target_arch = "wasm32"))]
 mod std_impl {
     use super::OpenMode;
+    use std::ffi::CString;
     use std::fs::{File, OpenOptions};
     use std::io;
     use std::os::unix::fs::FileExt;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     pub struct RawFile {
         file: File,
@@ -226,6 +290,56 @@ mod std_impl {
 
         pub fn sync(&self) -> io::Result<()> {
             self.file.sync_data()
+        }
+    }
+
+    pub fn create_dir(path: &str) -> io::Result<()> {
+        std::fs::create_dir(path)
+    }
+
+    pub fn remove_dir(path: &str) -> io::Result<()> {
+        std::fs::remove_dir(path)
+    }
+
+    pub fn remove_file(path: &str) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    pub fn stat(path: &str) -> io::Result<Option<(bool, SystemTime)>> {
+        match std::fs::metadata(path) {
+            Ok(m) => Ok(Some((m.is_dir(), m.modified()?))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn set_mtime(path: &str, to: Option<SystemTime>) -> io::Result<()> {
+        let path = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mtime = match to {
+            None => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_NOW,
+            },
+            Some(t) => {
+                let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+                libc::timespec {
+                    tv_sec: d.as_secs() as _,
+                    tv_nsec: d.subsec_nanos() as _,
+                }
+            }
+        };
+        let keep = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        };
+        let times = [keep, mtime];
+        // SAFETY: `path` is NUL-terminated and `times` holds the two entries
+        // utimensat reads; both outlive the call.
+        let rc = unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
         }
     }
 }
