@@ -42,7 +42,11 @@ pub fn get() -> &'static Artifacts {
                 .find_map(|l| l.strip_prefix(&format!("{name}=")))
                 .unwrap_or_else(|| panic!("build.sh printed no {name}= line:\n{stdout}"));
             let path = PathBuf::from(line);
-            assert!(path.is_file(), "build.sh named {} but it does not exist", path.display());
+            assert!(
+                path.is_file(),
+                "build.sh named {} but it does not exist",
+                path.display()
+            );
             path
         };
         Artifacts {

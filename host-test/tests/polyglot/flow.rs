@@ -27,7 +27,9 @@ impl Flow {
     }
 
     pub fn cases(&self) -> &[Value] {
-        self.value["cases"].as_array().expect("flow.cases is a list")
+        self.value["cases"]
+            .as_array()
+            .expect("flow.cases is a list")
     }
 
     /// `config.max-value-bytes`, the only config field the flow sets.
@@ -39,7 +41,9 @@ impl Flow {
 
     /// `final`: saved-id name → the keys that session must hold, as JSON.
     pub fn final_state(&self) -> &Map<String, Value> {
-        self.value["final"].as_object().expect("flow.final is a map")
+        self.value["final"]
+            .as_object()
+            .expect("flow.final is a map")
     }
 }
 
@@ -54,7 +58,8 @@ pub fn repo_root() -> PathBuf {
 /// What a runner prints: `{"runner", "cases": [{"name", "actual", "pass"}], "ids"}`.
 pub struct Report {
     pub runner: String,
-    pub cases: Vec<(String, Value)>,
+    /// `(name, actual, the runner's own verdict)` per case.
+    pub cases: Vec<(String, Value, Option<bool>)>,
     pub ids: Map<String, Value>,
 }
 
@@ -71,6 +76,7 @@ impl Report {
                 (
                     c["name"].as_str().unwrap_or("?").to_owned(),
                     c["actual"].clone(),
+                    c["pass"].as_bool(),
                 )
             })
             .collect();
@@ -88,7 +94,8 @@ impl Report {
 }
 
 /// Asserts that `report` answers every case of `flow`, in order, with the
-/// expected outcome. Returns the number of cases; prints the count.
+/// expected outcome, and that the runner's own check of each case agrees.
+/// Returns the number of cases; prints the count.
 pub fn assert_conforms(runner: &str, flow: &Flow, report: &Report) -> usize {
     let cases = flow.cases();
     let mut failures = Vec::new();
@@ -96,12 +103,15 @@ pub fn assert_conforms(runner: &str, flow: &Flow, report: &Report) -> usize {
         let name = case["name"].as_str().unwrap_or("?");
         match report.cases.get(i) {
             None => failures.push(format!("#{i} {name:?}: not reported")),
-            Some((got_name, _)) if got_name != name => {
+            Some((got_name, _, _)) if got_name != name => {
                 failures.push(format!("#{i} {name:?}: reported as {got_name:?}"))
             }
-            Some((_, actual)) if *actual != case["expect"] => failures.push(format!(
+            Some((_, actual, _)) if *actual != case["expect"] => failures.push(format!(
                 "#{i} {name:?} ({}): expected {}, got {}",
                 case["op"], case["expect"], actual
+            )),
+            Some((_, _, own)) if *own != Some(true) => failures.push(format!(
+                "#{i} {name:?}: the outcome is right but the runner's own check said {own:?}"
             )),
             Some(_) => {}
         }
@@ -180,7 +190,7 @@ pub fn path_segments(v: &Value) -> Vec<host_test::PathSegment> {
 }
 
 pub fn hex_decode(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd-length hex {s:?}");
+    assert!(s.len().is_multiple_of(2), "odd-length hex {s:?}");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))

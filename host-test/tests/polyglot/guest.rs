@@ -4,6 +4,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context as _};
@@ -57,8 +58,8 @@ pub fn run(composed: &Path, flow_json: &str, dir: &Path) -> anyhow::Result<Resul
     let run = instance
         .get_export_index(&mut store, Some(&iface), "run")
         .ok_or_else(|| anyhow!("{RUNNER_INTERFACE} has no `run`"))?;
-    let run = instance
-        .get_typed_func::<(&str, &str), (Result<String, String>,)>(&mut store, &run)?;
+    let run =
+        instance.get_typed_func::<(&str, &str), (Result<String, String>,)>(&mut store, &run)?;
     let (result,) = run.call(&mut store, (flow_json, host_test::DEFAULT_GUEST_DIR))?;
     eprintln!(
         "{}: loaded in {:.1?}, ran in {:.1?}",
@@ -73,6 +74,10 @@ pub fn run(composed: &Path, flow_json: &str, dir: &Path) -> anyhow::Result<Resul
 /// compiled form is kept next to it, named by the engine's settings (the
 /// `.wasm` name already hashes its inputs, see `polyglot/build.sh`).
 fn load_cached(engine: &Engine, wasm: &Path) -> anyhow::Result<Component> {
+    // Tests run in parallel and several use the same component: one
+    // compiles, the others then find its cached form.
+    static COMPILING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     let cached = PathBuf::from(format!("{}.{:016x}.cwasm", wasm.display(), h.finish()));

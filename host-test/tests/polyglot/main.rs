@@ -64,7 +64,11 @@ fn a_guest_reports_a_malformed_flow_as_err() {
     for composed in [&artifacts::get().python, &artifacts::get().js] {
         let r = guest::run(composed, "{\"cases\": 3", dir.path()).unwrap();
         let err = r.expect_err("a malformed flow must be an err, not a report");
-        assert!(err.contains("malformed flow"), "{}: {err}", composed.display());
+        assert!(
+            err.contains("malformed flow"),
+            "{}: {err}",
+            composed.display()
+        );
     }
 }
 
@@ -109,7 +113,11 @@ fn node_and_wasmtime_read_each_others_session_files() {
     }
     req.drop_session(s).unwrap();
     req.drop_store(store).unwrap();
-    assert_eq!(&Value::Object(read), expected, "wasmtime reading Node's session");
+    assert_eq!(
+        &Value::Object(read),
+        expected,
+        "wasmtime reading Node's session"
+    );
 
     // wasmtime writes (the Rust runner's flow), Node reads.
     let dir = tempfile::tempdir().unwrap();
@@ -122,5 +130,8 @@ fn node_and_wasmtime_read_each_others_session_files() {
         "Node does not find the session wasmtime wrote ({id})"
     );
     assert_eq!(&out["values"], expected, "Node reading wasmtime's session");
-    println!("node <-> wasmtime: each read the other's session file ({} keys)", expected.as_object().unwrap().len());
+    println!(
+        "node <-> wasmtime: each read the other's session file ({} keys)",
+        expected.as_object().unwrap().len()
+    );
 }

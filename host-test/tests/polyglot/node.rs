@@ -29,8 +29,12 @@ pub fn run_script(bindings: &Path, dir: &Path, args: &[&str]) -> Value {
         script.display(),
         out.status
     );
-    let value: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("node printed no JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)));
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "node printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
     eprintln!(
         "node-jco: preview2-shim workaround cleared mutate-directory on {} openAt call(s)",
         value["shim"]["mutateDirectoryStripped"]

@@ -103,7 +103,11 @@ fn play(
                 json!(found.is_some())
             }));
         }
-        "destroy-id" => return Ok(outcome(req.store(store).destroy_id(&id_arg())?, |b| json!(b))),
+        "destroy-id" => {
+            return Ok(outcome(req.store(store).destroy_id(&id_arg())?, |b| {
+                json!(b)
+            }))
+        }
         "cookie-value-from-header" => {
             let header = case["header"].as_str().unwrap();
             return Ok(json!({ "ok": req.store(store).cookie_value_from_header(header)? }));
@@ -112,7 +116,9 @@ fn play(
     }
     // Session operations.
     let name = case["session"].as_str().expect("session");
-    let handle = *sessions.get(name).unwrap_or_else(|| panic!("no session {name}"));
+    let handle = *sessions
+        .get(name)
+        .unwrap_or_else(|| panic!("no session {name}"));
     let mut s = req.session(&handle);
     let none = |()| Value::Null;
     Ok(match op {
@@ -123,7 +129,10 @@ fn play(
         "is-new" => json!({ "ok": s.is_new()? }),
         "get" => outcome(s.get(key)?, |v| json!(v.map(|b| hex_encode(&b)))),
         "get-json" => outcome(s.get_json(key)?, parse_json_out),
-        "set" => outcome(s.set(key, &hex_decode(case["cbor"].as_str().unwrap()))?, none),
+        "set" => outcome(
+            s.set(key, &hex_decode(case["cbor"].as_str().unwrap()))?,
+            none,
+        ),
         "set-json" => outcome(s.set_json(key, &json_arg(case))?, none),
         "remove" => outcome(s.remove(key)?, |b| json!(b)),
         "take" => outcome(s.take(key)?, |v| json!(v.map(|b| hex_encode(&b)))),
@@ -143,8 +152,13 @@ fn play(
             let path = path_segments(&case["path"]);
             outcome(s.set_in_json(key, &path, &json_arg(case))?, none)
         }
-        "remove-in" => outcome(s.remove_in(key, &path_segments(&case["path"]))?, |b| json!(b)),
-        "append" => outcome(s.append(key, &hex_decode(case["cbor"].as_str().unwrap()))?, |n| json!(n)),
+        "remove-in" => outcome(s.remove_in(key, &path_segments(&case["path"]))?, |b| {
+            json!(b)
+        }),
+        "append" => outcome(
+            s.append(key, &hex_decode(case["cbor"].as_str().unwrap()))?,
+            |n| json!(n),
+        ),
         "append-json" => outcome(s.append_json(key, &json_arg(case))?, |n| json!(n)),
         other => anyhow::bail!("unknown op {other:?}"),
     })
