@@ -59,8 +59,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
 fi
 
 # wac-cli (composition). Without its default features (the package
-# registry client and WIT input) it builds in about a third of the CPU time,
-# and `wac plug` of two .wasm files, all we use, is byte-for-byte the same.
+# registry client and WIT input) it compiles 113 crates instead of 357
+# (measured: 3.5 CPU-minutes), and `wac plug` of two .wasm files, all we
+# use, gives byte-for-byte the same composition.
 if [ "$(wac --version 2>/dev/null | awk '{print $2}' | cut -d. -f1,2)" != "$WAC_SERIES" ]; then
   missing "wac-cli $WAC_SERIES.x"
   env -u CARGO_TARGET_DIR cargo install --locked --no-default-features wac-cli --version "~$WAC_SERIES" >&2 || die "cargo install wac-cli failed"
