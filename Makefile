@@ -14,9 +14,14 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sqlite-sessions/target
 # the component very slowly, and two profiles would compile wasmtime twice.
 CARGO_PROFILE := --release
 
-.PHONY: setup demo test lint bench component
+.PHONY: setup polyglot-setup demo test lint bench component
 setup:
 	@bash .ci/setup.sh
+
+# Tools for the polyglot conformance tests (componentize-py, componentize-js,
+# jco, wac-cli): installed where missing, see polyglot/setup.sh.
+polyglot-setup:
+	@bash polyglot/setup.sh
 
 component: setup
 	cargo build --profile component -p sqlite-sessions --target wasm32-wasip2
@@ -24,7 +29,7 @@ component: setup
 demo: setup
 	cargo run $(CARGO_PROFILE) -p host-test --bin demo -- --dir ./sessions
 
-test: setup
+test: setup polyglot-setup
 	cargo test $(CARGO_PROFILE) --workspace
 
 lint: setup
