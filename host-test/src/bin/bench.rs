@@ -23,8 +23,8 @@
 
 use anyhow::Context;
 use host_test::{
-    default_config, Config, FakeClock, HostCallCounts, MemoryStats, Request, RequestOptions,
-    Runtime, RuntimeOptions, SessionHandle, StoreHandle, COMPONENT_PATH,
+    Config, Durability, FakeClock, HostCallCounts, MemoryStats, Request, RequestOptions, Runtime,
+    RuntimeOptions, SessionHandle, StoreHandle, COMPONENT_PATH,
 };
 use sqlite_sessions::{Store, StoreConfig};
 use std::path::{Path, PathBuf};
@@ -40,7 +40,10 @@ fn main() -> anyhow::Result<()> {
     let counted = runtime(true)?;
     let stock = runtime(false)?;
 
-    println!("session cycle: load existing + get + set, {iters} iterations per row");
+    println!(
+        "session cycle: load existing + get + set, {iters} iterations per row, durability {:?}",
+        durability()
+    );
     println!(
         "{:<40} {:>10} {:>10} {:>10}",
         "workload", "mean µs", "p50 µs", "p95 µs"
@@ -98,6 +101,28 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--durability`: applies to the wasm and the native store alike.
+static DURABILITY: std::sync::OnceLock<Durability> = std::sync::OnceLock::new();
+
+fn durability() -> Durability {
+    *DURABILITY.get().unwrap_or(&Durability::PowerLoss)
+}
+
+fn bench_config() -> Config {
+    let mut config = host_test::default_config();
+    config.durability = Some(durability());
+    config
+}
+
+fn native_config(dir: &Path) -> anyhow::Result<StoreConfig> {
+    let mut config = StoreConfig::new(dir.to_str().context("non-UTF-8 path")?);
+    config.durability = match durability() {
+        Durability::PowerLoss => sqlite_sessions::storage::Durability::PowerLoss,
+        Durability::ProcessCrash => sqlite_sessions::storage::Durability::ProcessCrash,
+    };
+    Ok(config)
+}
+
 /// A runtime that counts host calls, or links stock wasmtime-wasi. Both share
 /// every other setting, and the compiled-component cache.
 fn runtime(count_host_calls: bool) -> anyhow::Result<Runtime> {
@@ -111,7 +136,7 @@ fn runtime(count_host_calls: bool) -> anyhow::Result<Runtime> {
 
 fn seed_session(runtime: &Runtime, dir: &Path) -> anyhow::Result<String> {
     let mut req = runtime.request(dir)?;
-    let store = req.open_store(&default_config())??;
+    let store = req.open_store(&bench_config())??;
     let s = req.store(&store).create()?;
     req.session(&s)
         .set_json("user", r#"{"name":"ada","roles":["admin"]}"#)??;
@@ -150,7 +175,7 @@ fn wasm_cycles(
     dir: &Path,
     iters: usize,
 ) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
-    let config = default_config();
+    let config = bench_config();
     let id = seed_session(counted, dir)?;
     let mut with = Vec::with_capacity(iters);
     let mut without = Vec::with_capacity(iters);
@@ -168,7 +193,7 @@ fn wasm_cycles(
 }
 
 fn native_cycle(dir: &Path, iters: usize) -> anyhow::Result<Vec<Duration>> {
-    let config = StoreConfig::new(dir.to_str().context("non-UTF-8 path")?);
+    let config = native_config(dir)?;
     let id = {
         let store = Store::open(config.clone())?;
         let mut s = store.create();
@@ -402,7 +427,7 @@ fn trace_cycle(runtime: &Runtime, dir: &Path, id: &str) -> anyhow::Result<Vec<St
         runtime,
         dir,
         clock: FakeClock::default(),
-        config: default_config(),
+        config: bench_config(),
     };
     let mut req = cx.request()?;
     req.trace_host_calls(true);
@@ -431,7 +456,7 @@ impl Ops {
             runtime,
             dir,
             clock: FakeClock::default(),
-            config: default_config(),
+            config: bench_config(),
         };
         let id = {
             let (mut req, store) = cx.open()?;
@@ -706,6 +731,14 @@ fn parse_args() -> anyhow::Result<Args> {
             "--iters" => iters = args.next().context("--iters needs a number")?.parse()?,
             "--dir" => dirs.push(args.next().context("--dir needs a path")?.into()),
             "--trace" => trace = true,
+            "--durability" => {
+                let d = match args.next().as_deref() {
+                    Some("power-loss") => Durability::PowerLoss,
+                    Some("process-crash") => Durability::ProcessCrash,
+                    _ => anyhow::bail!("--durability takes power-loss or process-crash"),
+                };
+                DURABILITY.set(d).ok();
+            }
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
