@@ -9,6 +9,9 @@ use crate::nested::Segment;
 use crate::session::{Session, Store};
 use std::cell::RefCell;
 
+/// The `admin` interface's glue.
+mod admin;
+
 wit_bindgen::generate!({
     world: "session-store",
     path: "wit",
