@@ -5,7 +5,7 @@
 mod common;
 
 use common::{cbor, finish, Env};
-use host_test::{ExpirySettings, FakeClock, RequestOptions};
+use host_test::{Error, ExpirySettings, FakeClock, RequestOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -483,4 +483,54 @@ fn entries_that_are_not_sessions_are_reported_and_survive() {
     assert!(!dir.join(&fx.ada.file).exists());
     assert!(!dir.join(&fx.cart.file).exists());
     assert!(dir.join(&fx.carol.file).exists());
+}
+
+/// The `admin` interface itself, below the CLI: bad slices are typed
+/// errors, and the listing walks the directory exactly as the sweep does.
+#[test]
+fn the_admin_interface_refuses_bad_slices_and_shares_the_sweep_cursor() {
+    let fx = Fixture::new();
+    let (mut req, store) = fx.env.request();
+    let mut admin = req.admin(&store);
+    assert!(matches!(
+        admin.list_sessions(None, 0).unwrap(),
+        Err(Error::InvalidValue(_))
+    ));
+    for bad in ["../x", "zz/notes.txt", ""] {
+        assert!(
+            matches!(
+                admin.list_sessions(Some(bad), 1).unwrap(),
+                Err(Error::InvalidValue(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        admin
+            .inspect("00000000-0000-4000-8000-000000000000")
+            .unwrap(),
+        Ok(None)
+    );
+    assert_eq!(admin.inspect("nope").unwrap(), Err(Error::InvalidId));
+
+    // A sweep slice's cursor resumes a listing where the sweep stopped.
+    let first = req.store(&store).sweep(None, 2).unwrap().unwrap();
+    assert_eq!(first.examined, 2);
+    let rest = req
+        .admin(&store)
+        .list_sessions(first.cursor.as_deref(), 100)
+        .unwrap()
+        .unwrap();
+    assert_eq!(rest.sessions.len(), 3);
+    assert_eq!(rest.cursor, None);
+    let mut all: Vec<String> = fx.all().iter().map(|m| m.file.clone()).collect();
+    all.sort();
+    assert_eq!(
+        rest.sessions
+            .iter()
+            .map(|s| s.file.clone())
+            .collect::<Vec<_>>(),
+        all[2..].to_vec()
+    );
+    req.drop_store(store).unwrap();
 }
