@@ -314,6 +314,8 @@ fn sweep_deletes_exactly_the_expired_sessions() {
     // Two files per component call: the 5 files take 3 slices.
     let run = admin(fx.dir(), &["sweep", "--budget", "2"]);
     assert_eq!(run.code, 0, "{run:?}");
+    // The progress bar draws only on a terminal: piped output stays clean.
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
     assert!(
         run.stdout
             .contains("deleted 2 expired session(s), examined 5 session file(s) in 3 slice(s)"),

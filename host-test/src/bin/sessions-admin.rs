@@ -408,10 +408,24 @@ impl Admin {
             if cursor.is_none() {
                 break;
             }
-            let bar = bar.get_or_insert_with(progress_bar);
-            bar.set_length(examined + p.remaining_estimate);
-            bar.set_position(examined);
-            bar.set_message(format!("{deleted} deleted"));
+            let (length, message) = (
+                examined + p.remaining_estimate,
+                format!("{deleted} deleted"),
+            );
+            match &bar {
+                Some(bar) => {
+                    bar.set_length(length);
+                    bar.set_message(message);
+                    bar.set_position(examined);
+                }
+                None => {
+                    bar = Some(
+                        progress_bar(length)
+                            .with_message(message)
+                            .with_position(examined),
+                    )
+                }
+            }
         }
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -518,15 +532,13 @@ fn component_failure(e: Error) -> Failure {
     }
 }
 
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
+fn progress_bar(length: u64) -> ProgressBar {
+    ProgressBar::new(length).with_style(
         ProgressStyle::with_template(
             "sweeping {bar:40} {pos}/~{len} session files, {msg} ({elapsed})",
         )
         .expect("a valid progress template"),
-    );
-    bar
+    )
 }
 
 fn timestamp(ms: u64) -> String {
