@@ -10,6 +10,9 @@ use crate::session::{Session, Store};
 use crate::storage::Durability;
 use std::cell::RefCell;
 
+/// The `admin` interface's glue.
+mod admin;
+
 wit_bindgen::generate!({
     world: "session-store",
     path: "wit",

@@ -5,6 +5,7 @@
 //! natively too; `component` is the thin wit-bindgen layer that exports it as
 //! the `sqlite-sessions:store/sessions` interface.
 
+pub mod admin;
 pub mod codec;
 pub mod config;
 pub mod cookies;

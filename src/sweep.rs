@@ -78,43 +78,113 @@ pub fn sweep(
             "sweep budget must be at least 1".into(),
         ));
     }
+    let mut deleted = 0;
+    let walked = walk(cfg, cursor, budget, false, &mut |item| {
+        if let WalkItem::Session { path, .. } = item {
+            if sweep_file(cfg, path, now_ms)? {
+                deleted += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(SweepProgress {
+        cursor: walked.cursor,
+        examined: walked.examined,
+        deleted,
+        remaining_estimate: walked.remaining_estimate,
+    })
+}
+
+/// What the directory walk met, in order.
+pub(crate) enum WalkItem<'a> {
+    /// A session file (by its name); each counts against the budget.
+    /// `rel` is `<shard>/<name>`, `path` the full path.
+    Session { rel: &'a str, path: &'a str },
+    /// Any other directory entry (only with `report_others`): at the top
+    /// level, anything but a shard directory (reported in a pass's first
+    /// slice); inside a shard, anything not named like a session file
+    /// (reported once per pass, when the walk enters the shard).
+    Other { rel: &'a str },
+}
+
+/// Where a walk slice stopped.
+pub(crate) struct Walked {
+    /// Pass back to continue; `None` when the pass is complete.
+    pub cursor: Option<String>,
+    pub examined: u32,
+    pub remaining_estimate: u64,
+}
+
+/// One slice of a resumable pass over the session directory, shard by shard
+/// in name order, handing at most `budget` (at least 1) session files to
+/// `visit`. Shared by `sweep` and the operator listing (`admin`), so both
+/// see the directory the same way and accept each other's cursors.
+pub(crate) fn walk(
+    cfg: &StoreConfig,
+    cursor: Option<&str>,
+    budget: u32,
+    report_others: bool,
+    visit: &mut dyn FnMut(WalkItem<'_>) -> Result<()>,
+) -> Result<Walked> {
+    if budget == 0 {
+        return Err(Error::InvalidValue("budget must be at least 1".into()));
+    }
     let start = cursor.map(Cursor::parse).transpose()?;
-    let mut progress = SweepProgress {
+    let mut progress = Walked {
         cursor: None,
         examined: 0,
-        deleted: 0,
         remaining_estimate: 0,
     };
+    if report_others && start.is_none() {
+        for rel in top_level_others(&cfg.directory)? {
+            visit(WalkItem::Other { rel: &rel })?;
+        }
+    }
     let (mut listed_shards, mut listed_files) = (0u64, 0u64);
     for shard in start.as_ref().map_or(0, |c| c.shard)..=u8::MAX {
         let shard_name = format!("{shard:02x}");
-        let names = list_shard(&format!("{}/{shard_name}", cfg.directory), &shard_name)?;
+        let (names, others) = list_shard(&format!("{}/{shard_name}", cfg.directory), &shard_name)?;
         listed_shards += 1;
         listed_files += names.len() as u64;
+        let estimate = |from: usize| {
+            let shards_left = u64::from(u8::MAX - shard);
+            (names.len() - from) as u64 + shards_left * listed_files.div_ceil(listed_shards)
+        };
         let skip = match &start {
             Some(c) if c.shard == shard => names.partition_point(|n| n.as_str() <= c.name.as_str()),
             _ => 0,
         };
+        let entering = !matches!(&start, Some(c) if c.shard == shard);
+        if report_others && entering && !others.is_empty() {
+            if progress.examined == budget {
+                // Report them in the next slice, which enters this shard anew.
+                progress.remaining_estimate = estimate(0);
+                return Ok(progress);
+            }
+            for name in &others {
+                visit(WalkItem::Other {
+                    rel: &format!("{shard_name}/{name}"),
+                })?;
+            }
+        }
         for (i, name) in names.iter().enumerate().skip(skip) {
             if progress.examined == budget {
                 // `progress.cursor` already names the last file examined.
-                let shards_left = u64::from(u8::MAX - shard);
-                progress.remaining_estimate =
-                    (names.len() - i) as u64 + shards_left * listed_files.div_ceil(listed_shards);
+                progress.remaining_estimate = estimate(i);
                 return Ok(progress);
             }
             progress.examined += 1;
-            progress.cursor = Some(
-                Cursor {
-                    shard,
-                    name: name.clone(),
-                }
-                .render(),
-            );
-            let path = format!("{}/{shard_name}/{name}", cfg.directory);
-            if sweep_file(cfg, &path, now_ms)? {
-                progress.deleted += 1;
+            let cursor = Cursor {
+                shard,
+                name: name.clone(),
             }
+            .render();
+            let path = format!("{}/{cursor}", cfg.directory);
+            visit(WalkItem::Session {
+                rel: &cursor,
+                path: &path,
+            })?;
+            progress.cursor = Some(cursor);
         }
     }
     // The pass is complete.
@@ -122,20 +192,46 @@ pub fn sweep(
     Ok(progress)
 }
 
-/// The session files of one shard, sorted; a missing shard is empty.
-fn list_shard(dir: &str, shard: &str) -> Result<Vec<String>> {
+/// The session files of one shard and, separately, its other entries, both
+/// sorted; a missing shard (or a stray file with a shard's name) is empty.
+fn list_shard(dir: &str, shard: &str) -> Result<(Vec<String>, Vec<String>)> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Default::default())
+        }
         Err(e) => return Err(e.into()),
     };
-    let mut names: Vec<String> = entries
+    let (mut names, mut others): (Vec<String>, Vec<String>) = entries
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| SessionFile::is_session_file_name(shard, n))
-        .collect();
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .partition(|n| SessionFile::is_session_file_name(shard, n));
     names.sort();
-    Ok(names)
+    others.sort();
+    Ok((names, others))
+}
+
+/// The session directory's top-level entries that are not shard
+/// directories, sorted.
+fn top_level_others(dir: &str) -> Result<Vec<String>> {
+    let mut others: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let is_shard_name = name.to_str().is_some_and(|n| {
+                n.len() == 2 && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            });
+            !(is_shard_name && e.file_type().is_ok_and(|t| t.is_dir()))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    others.sort();
+    Ok(others)
 }
 
 /// Deletes the session at `path` if it has expired; returns whether it did.

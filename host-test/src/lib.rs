@@ -24,6 +24,7 @@
 //! type: the outer error is a trap, the inner `Result<_, Error>` is the
 //! component's own answer.
 
+pub mod admin;
 mod clock;
 pub mod host_calls;
 mod memory;
@@ -43,6 +44,7 @@ mod bindings {
 
 include!(concat!(env!("OUT_DIR"), "/component_path.rs"));
 
+pub use admin::AdminRef;
 pub use bindings::exports::sqlite_sessions::store::sessions::{
     Config, CookieConfig, Durability, Error, ExpirySettings, LimitExceeded, LimitKind, PathSegment,
     SameSite, SweepProgress,

@@ -239,6 +239,12 @@ impl Request {
     pub fn drop_session(&mut self, handle: SessionHandle) -> anyhow::Result<()> {
         Ok(handle.0.resource_drop(&mut self.store)?)
     }
+
+    /// The Wasmtime store and the instance's bindings, for the typed calls
+    /// of the component's other interfaces (`admin.rs`).
+    pub(crate) fn parts_mut(&mut self) -> (&mut Store<RequestState>, &SessionStore) {
+        (&mut self.store, &self.instance)
+    }
 }
 
 /// The methods of one `store` resource. Made by [`Request::store`].

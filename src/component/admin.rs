@@ -1,0 +1,70 @@
+//! The wit-bindgen layer of the `admin` interface: WIT types in and out of
+//! `crate::admin`, which holds the logic.
+
+use super::exports::sqlite_sessions::store::admin as api;
+use super::exports::sqlite_sessions::store::sessions::StoreBorrow;
+use super::{ApiResult, Component, StoreResource};
+use crate::admin::{self, OtherKind};
+use crate::expiry;
+
+impl api::Guest for Component {
+    fn list_sessions(
+        s: StoreBorrow<'_>,
+        cursor: Option<String>,
+        budget: u32,
+    ) -> ApiResult<api::Listing> {
+        let cfg = s.get::<StoreResource>().0.config();
+        let l = admin::list(cfg, cursor.as_deref(), budget, expiry::now_ms())?;
+        Ok(api::Listing {
+            sessions: l.sessions.into_iter().map(info).collect(),
+            others: l
+                .others
+                .into_iter()
+                .map(|o| api::OtherEntry {
+                    file: o.file,
+                    kind: match o.kind {
+                        OtherKind::ForeignName => api::OtherKind::ForeignName,
+                        OtherKind::Companion => api::OtherKind::Companion,
+                        OtherKind::NotASession(m) => api::OtherKind::NotASession(m),
+                        OtherKind::Busy => api::OtherKind::Busy,
+                        OtherKind::Destroyed => api::OtherKind::Destroyed,
+                    },
+                })
+                .collect(),
+            cursor: l.cursor,
+            remaining_estimate: l.remaining_estimate,
+        })
+    }
+
+    fn inspect(s: StoreBorrow<'_>, id: String) -> ApiResult<Option<api::SessionDump>> {
+        let cfg = s.get::<StoreResource>().0.config();
+        let dump = admin::inspect(cfg, &id, expiry::now_ms())?;
+        Ok(dump.map(|d| api::SessionDump {
+            info: info(d.info),
+            entries: d
+                .entries
+                .into_iter()
+                .map(|e| api::Entry {
+                    key: e.key,
+                    value: e.value,
+                    json: e.json,
+                })
+                .collect(),
+        }))
+    }
+}
+
+fn info(i: admin::SessionInfo) -> api::SessionInfo {
+    let ms = |t: i64| t.max(0) as u64;
+    api::SessionInfo {
+        file: i.file,
+        created_ms: ms(i.created_ms),
+        last_access_ms: ms(i.last_access_ms),
+        expires_at_ms: i.expires_at_ms.map(ms),
+        expired: i.expired,
+        // The store caps keys per session with a u32 (`max-keys`).
+        key_count: u32::try_from(i.key_count).unwrap_or(u32::MAX),
+        total_bytes: i.total_bytes,
+        file_bytes: i.file_bytes,
+    }
+}
