@@ -190,6 +190,7 @@ fn store_config(cfg: api::Config) -> crate::Result<StoreConfig> {
                 .activity_granularity_seconds
                 .unwrap_or(expiry.activity_granularity_s),
         },
+        max_live_sessions: cfg.max_live_sessions,
         busy_timeout_ms: cfg.busy_timeout_ms.unwrap_or(5000),
         file_name_secret: cfg.file_name_secret,
         signer: Signer::new(cfg.signing_keys.unwrap_or_default())?,
@@ -225,6 +226,7 @@ impl From<Error> for api::Error {
                     LimitKind::ValueBytes => api::LimitKind::ValueBytes,
                     LimitKind::SessionBytes => api::LimitKind::SessionBytes,
                     LimitKind::KeysPerSession => api::LimitKind::KeysPerSession,
+                    LimitKind::LiveSessions => api::LimitKind::LiveSessions,
                 },
                 max,
                 actual,

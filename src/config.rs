@@ -49,6 +49,9 @@ pub struct StoreConfig {
     pub directory: String,
     pub limits: Limits,
     pub expiry: ExpiryDefaults,
+    /// The opt-in quota on stored sessions in the directory; `None` keeps no
+    /// count at all (see `live_count`).
+    pub max_live_sessions: Option<u64>,
     pub busy_timeout_ms: u32,
     pub file_name_secret: Option<Vec<u8>>,
     /// Signs cookie values; disabled when it has no keys.
@@ -63,6 +66,7 @@ impl StoreConfig {
             directory: directory.into(),
             limits: Limits::default(),
             expiry: ExpiryDefaults::default(),
+            max_live_sessions: None,
             busy_timeout_ms: 5000,
             file_name_secret: None,
             signer: Signer::default(),
@@ -91,6 +95,11 @@ impl StoreConfig {
             if value == 0 {
                 return Err(Error::Config(format!("{name}: must be at least 1")));
             }
+        }
+        if self.max_live_sessions == Some(0) {
+            return Err(Error::Config(
+                "max-live-sessions: must be at least 1 (use none for no limit)".into(),
+            ));
         }
         if self.busy_timeout_ms > i32::MAX as u32 {
             return Err(Error::Config(format!(

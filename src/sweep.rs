@@ -16,6 +16,7 @@ use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::expiry;
 use crate::ids::SessionFile;
+use crate::live_count;
 use crate::storage::SessionDb;
 use std::ffi::CString;
 
@@ -105,6 +106,9 @@ pub fn sweep(
         remaining_estimate: 0,
     };
     let (mut listed_shards, mut listed_files) = (0u64, 0u64);
+    // Shards examined to their end in this call: their live-session counts
+    // are recounted on the way out (only with `max-live-sessions`).
+    let mut finished = Vec::new();
     for shard in start.as_ref().map_or(0, |c| c.shard)..=u8::MAX {
         let shard_name = format!("{shard:02x}");
         let names = list_shard(&format!("{}/{shard_name}", cfg.directory), &shard_name)?;
@@ -120,6 +124,7 @@ pub fn sweep(
                 let shards_left = u64::from(u8::MAX - shard);
                 progress.remaining_estimate =
                     (names.len() - i) as u64 + shards_left * listed_files.div_ceil(listed_shards);
+                recount(cfg, &finished)?;
                 return Ok(progress);
             }
             progress.examined += 1;
@@ -135,14 +140,29 @@ pub fn sweep(
                 progress.deleted += 1;
             }
         }
+        finished.push(shard);
     }
     // The pass is complete.
     progress.cursor = None;
+    recount(cfg, &finished)?;
     Ok(progress)
 }
 
-/// The session files of one shard, sorted; a missing shard is empty.
-fn list_shard(dir: &str, shard: &str) -> Result<Vec<String>> {
+/// Corrects the live-session counts of the shards this call finished. A
+/// counter held by another request is not worth failing the sweep for: the
+/// next pass recounts.
+fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
+    match live_count::recount(cfg, shards) {
+        Err(Error::Busy) => Ok(()),
+        other => other,
+    }
+}
+
+/// The session files of one shard, sorted; a missing shard is empty. Only
+/// regular files with a session file's name: anything else (a directory or
+/// a journal that happens to be called that, a file someone left there) is
+/// never examined, counted or deleted.
+pub(crate) fn list_shard(dir: &str, shard: &str) -> Result<Vec<String>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -150,6 +170,8 @@ fn list_shard(dir: &str, shard: &str) -> Result<Vec<String>> {
     };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
+        // The entry's type comes with the listing: no extra host call.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| SessionFile::is_session_file_name(shard, n))
         .collect();
@@ -169,12 +191,18 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
     if hinted_ms > now_ms {
         return Ok(false);
     }
-    let Some(mut db) = SessionDb::open_existing(path, cfg.busy_timeout_ms)? else {
-        return Ok(false);
+    let mut db = match SessionDb::open_existing(path, cfg.busy_timeout_ms) {
+        Ok(Some(db)) => db,
+        // Gone since the listing, locked, or a file SQLite cannot open (say,
+        // unreadable): leave it, and keep the pass moving.
+        Ok(None) | Err(Error::Busy) | Err(Error::Storage(_)) => return Ok(false),
+        Err(e) => return Err(e),
     };
     let meta = match db.read(|_, meta| Ok(*meta)) {
         Ok(meta) => meta,
         // Marked destroyed, but the file outlived its deleter: finish the job.
+        // Whether its slot was given back is unknown (the deleter may have
+        // died before or after); the shard's recount settles it.
         Err(Error::NotFound) => {
             db.delete_file();
             return Ok(true);
@@ -186,7 +214,12 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
     let effective = meta.overrides.apply(&cfg.expiry);
     if expiry::is_expired(meta.timing, &effective, now_ms) {
         match db.destroy() {
-            Ok(()) | Err(Error::NotFound) => Ok(true),
+            Ok(()) => {
+                live_count::release(cfg, path);
+                Ok(true)
+            }
+            // Someone else deleted it (and gave its slot back) meanwhile.
+            Err(Error::NotFound) => Ok(true),
             Err(Error::Busy) => Ok(false),
             Err(e) => Err(e),
         }
