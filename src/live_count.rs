@@ -16,7 +16,8 @@
 //! - creation: increment (refusing past the limit), then create the file; if
 //!   creating fails, decrement again.
 //! - deletion: unlink the file, then decrement.
-//! - regenerate: neither (one session replaces another).
+//! - regenerate: no change in total (one session replaces another), but the
+//!   new id usually hashes to another shard, so the slot moves there.
 //!
 //! Drift and its repair. An instance that dies between the two steps leaves
 //! the count one too high; so does a decrement that failed (say, `busy`).
@@ -88,6 +89,38 @@ pub fn release(cfg: &StoreConfig, session_path: &str) {
             tx.execute(
                 "UPDATE shard SET live = max(live - 1, 0) WHERE shard = ?1",
                 [shard],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+}
+
+/// Moves a session's slot from the shard of `from` to the shard of `to`
+/// (after `regenerate`, whose new id hashes to another shard). Best effort,
+/// like `release`: if it fails, the total is still right, and the next
+/// recount of each shard fixes how it is split.
+pub fn moved(cfg: &StoreConfig, from: &str, to: &str) {
+    if cfg.max_live_sessions.is_none() {
+        return;
+    }
+    let _ = (|| -> Result<()> {
+        let (from, to) = (shard_of(from)?, shard_of(to)?);
+        if from == to {
+            return Ok(());
+        }
+        let mut conn = connect(cfg)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A fresh count already sees the session in its new shard.
+        if !initialize(&tx, cfg)? {
+            tx.execute(
+                "UPDATE shard SET live = max(live - 1, 0) WHERE shard = ?1",
+                [from],
+            )?;
+            tx.execute(
+                "INSERT INTO shard (shard, live) VALUES (?1, 1)
+                 ON CONFLICT (shard) DO UPDATE SET live = live + 1",
+                [to],
             )?;
         }
         tx.commit()?;

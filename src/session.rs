@@ -387,7 +387,9 @@ impl Session {
                 if let State::Stored(old) =
                     std::mem::replace(&mut self.state, State::Stored(new_db))
                 {
+                    let old_path = old.path().to_string();
                     old.delete_file();
+                    live_count::moved(&self.cfg, &old_path, &p.file);
                 }
                 self.meta = Some(meta);
                 self.wrote = true;
