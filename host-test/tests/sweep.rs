@@ -377,7 +377,7 @@ fn nothing_but_session_files_is_ever_touched() {
         format!("{}.db", hex64("ab")).into(), // a session-like name outside any shard
         format!("{shard}/notes.txt").into(),
         format!("{shard}/{}.db-journal", hex64(&shard)).into(),
-        format!("{shard}/{}.db", hex64(&shard).to_uppercase()).into(),
+        format!("{shard}/{}.db", hex64(&format!("{shard}ab")).to_uppercase()).into(),
         format!("{shard}/{}.db.bak", hex64(&shard)).into(),
         format!("{shard}/{}.db", &hex64(&shard)[..63]).into(),
         // The right pattern in the wrong shard.
