@@ -114,7 +114,7 @@ pub fn inspect(cfg: &StoreConfig, id: &str, now_ms: i64) -> Result<Option<Sessio
     let f = SessionFile::for_id(&id, cfg.file_name_secret.as_deref());
     let rel = format!("{}/{}", f.shard, f.name);
     let path = format!("{}/{rel}", cfg.directory);
-    let Some(mut db) = SessionDb::open_existing(&path, cfg.busy_timeout_ms)? else {
+    let Some(mut db) = SessionDb::open_existing(&path, cfg.db_options())? else {
         return Ok(None);
     };
     let read = db.read(|tx, meta| {
@@ -151,7 +151,7 @@ fn read_info(
     path: &str,
     now_ms: i64,
 ) -> Result<Option<Result<SessionInfo, OtherKind>>> {
-    let opened = match SessionDb::open_existing(path, cfg.busy_timeout_ms) {
+    let opened = match SessionDb::open_existing(path, cfg.db_options()) {
         Ok(None) => return Ok(None),
         Ok(Some(db)) => Ok(db),
         Err(e) => Err(e),

@@ -195,6 +195,7 @@ fn store_config(cfg: api::Config) -> crate::Result<StoreConfig> {
                 .activity_granularity_seconds
                 .unwrap_or(expiry.activity_granularity_s),
         },
+        max_live_sessions: cfg.max_live_sessions,
         busy_timeout_ms: cfg.busy_timeout_ms.unwrap_or(defaults.busy_timeout_ms),
         lock_lease_ms: cfg.lock_lease_ms.unwrap_or(defaults.lock_lease_ms),
         durability: cfg.durability.map_or(defaults.durability, |d| match d {
@@ -235,6 +236,7 @@ impl From<Error> for api::Error {
                     LimitKind::ValueBytes => api::LimitKind::ValueBytes,
                     LimitKind::SessionBytes => api::LimitKind::SessionBytes,
                     LimitKind::KeysPerSession => api::LimitKind::KeysPerSession,
+                    LimitKind::LiveSessions => api::LimitKind::LiveSessions,
                 },
                 max,
                 actual,

@@ -50,6 +50,9 @@ pub struct StoreConfig {
     pub directory: String,
     pub limits: Limits,
     pub expiry: ExpiryDefaults,
+    /// The opt-in quota on stored sessions in the directory; `None` keeps no
+    /// count at all (see `live_count`).
+    pub max_live_sessions: Option<u64>,
     pub busy_timeout_ms: u32,
     /// The lock lease; a lock unchanged this long is broken (see `vfs::lease`).
     pub lock_lease_ms: u32,
@@ -67,6 +70,7 @@ impl StoreConfig {
             directory: directory.into(),
             limits: Limits::default(),
             expiry: ExpiryDefaults::default(),
+            max_live_sessions: None,
             busy_timeout_ms: 5000,
             lock_lease_ms: 2000,
             durability: Durability::default(),
@@ -106,6 +110,11 @@ impl StoreConfig {
             if value == 0 {
                 return Err(Error::Config(format!("{name}: must be at least 1")));
             }
+        }
+        if self.max_live_sessions == Some(0) {
+            return Err(Error::Config(
+                "max-live-sessions: must be at least 1 (use none for no limit)".into(),
+            ));
         }
         if self.busy_timeout_ms > i32::MAX as u32 {
             return Err(Error::Config(format!(

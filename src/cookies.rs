@@ -65,16 +65,22 @@ impl Signer {
     /// (compared in constant time) — or, without keys, if it parses. A bad
     /// signature is indistinguishable from an unknown id.
     pub fn verify(&self, value: &str) -> Option<SessionId> {
+        self.verify_with_key(value).map(|(id, _)| id)
+    }
+
+    /// `verify`, also saying which key verified it (0 is the newest, the one
+    /// that signs; always 0 without keys).
+    pub fn verify_with_key(&self, value: &str) -> Option<(SessionId, usize)> {
         if !self.is_enabled() {
-            return SessionId::parse(value).ok();
+            return SessionId::parse(value).ok().map(|id| (id, 0));
         }
         let (id, sig) = value.split_once('.')?;
         let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
         let parsed = SessionId::parse(id).ok()?;
         self.keys
             .iter()
-            .any(|key| mac(key, id).verify_slice(&sig).is_ok())
-            .then_some(parsed)
+            .position(|key| mac(key, id).verify_slice(&sig).is_ok())
+            .map(|i| (parsed, i))
     }
 }
 
@@ -134,14 +140,19 @@ impl CookieSettings {
                 )));
             }
         }
-        if self.name.starts_with("__Host-")
-            && (!self.secure || self.path != "/" || self.domain.is_some())
-        {
+        // Browsers match the prefixes case-insensitively (RFC 6265bis), so a
+        // `__host-` name gets the same rules.
+        let prefixed = |prefix: &str| {
+            self.name
+                .get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        };
+        if prefixed("__Host-") && (!self.secure || self.path != "/" || self.domain.is_some()) {
             return Err(Error::Config(
                 "cookie.name: a __Host- cookie needs secure, path \"/\" and no domain".into(),
             ));
         }
-        if self.name.starts_with("__Secure-") && !self.secure {
+        if prefixed("__Secure-") && !self.secure {
             return Err(Error::Config(
                 "cookie.name: a __Secure- cookie needs secure".into(),
             ));

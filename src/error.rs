@@ -10,6 +10,8 @@ pub enum LimitKind {
     ValueBytes,
     SessionBytes,
     KeysPerSession,
+    /// `max-live-sessions`: stored sessions in the directory (see `live_count`).
+    LiveSessions,
 }
 
 /// Why an operation failed. See `wit/store.wit` for the meaning of each case.

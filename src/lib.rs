@@ -12,6 +12,7 @@ pub mod cookies;
 pub mod error;
 pub mod expiry;
 pub mod ids;
+pub mod live_count;
 pub mod nested;
 pub mod session;
 pub mod storage;

@@ -6,6 +6,7 @@ use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::expiry::{self, Overrides, Timing};
 use crate::ids::{SessionFile, SessionId};
+use crate::live_count;
 use crate::nested::{self, Segment};
 use crate::storage::{self, Meta, SessionDb};
 use crate::sweep::{self, SweepProgress};
@@ -57,7 +58,8 @@ impl Store {
             }) {
                 Ok((_, Activity::Expired)) => {
                     match db.destroy() {
-                        Ok(()) | Err(Error::NotFound) => {}
+                        Ok(()) => live_count::release(&self.cfg, &path),
+                        Err(Error::NotFound) => {}
                         Err(e) => return Err(e),
                     }
                     return Ok(None);
@@ -72,6 +74,7 @@ impl Store {
             id,
             is_new: false,
             client_id: Some(id),
+            resign: false,
             state: State::Stored(db),
             meta: Some(meta),
             pending_overrides: Overrides::default(),
@@ -87,6 +90,7 @@ impl Store {
             id: SessionId::generate(),
             is_new: true,
             client_id: None,
+            resign: false,
             state: State::Fresh,
             meta: None,
             pending_overrides: Overrides::default(),
@@ -98,11 +102,19 @@ impl Store {
     /// `load` on the id in a cookie value (whose signature must verify when
     /// signing keys are configured), else `create`.
     pub fn load_or_create(&self, cookie_value: Option<&str>) -> Result<Session> {
-        let id = cookie_value.and_then(|v| self.cfg.signer.verify(v));
-        match id {
-            Some(id) => Ok(self.load(&id.as_string())?.unwrap_or_else(|| self.create())),
-            None => Ok(self.create()),
-        }
+        let verified = cookie_value.and_then(|v| self.cfg.signer.verify_with_key(v));
+        let Some((id, key_index)) = verified else {
+            return Ok(self.create());
+        };
+        Ok(match self.load(&id.as_string())? {
+            Some(mut session) => {
+                // Signed by an older key: re-issue it signed by the newest,
+                // so the old key can be dropped once such cookies are gone.
+                session.resign = key_index > 0;
+                session
+            }
+            None => self.create(),
+        })
     }
 
     /// One slice of the expired-session sweep; see `sweep::sweep`.
@@ -117,12 +129,15 @@ impl Store {
     /// Deletes session `id` without loading its data.
     pub fn destroy_id(&self, id: &str) -> Result<bool> {
         let id = SessionId::parse(id)?;
-        let Some(db) = SessionDb::open_existing(&self.paths(&id).file, self.cfg.db_options())?
-        else {
+        let path = self.paths(&id).file;
+        let Some(db) = SessionDb::open_existing(&path, self.cfg.db_options())? else {
             return Ok(false);
         };
         match db.destroy() {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                live_count::release(&self.cfg, &path);
+                Ok(true)
+            }
             Err(Error::NotFound) => Ok(false),
             Err(e) => Err(e),
         }
@@ -186,6 +201,9 @@ pub struct Session {
     is_new: bool,
     /// The id the browser sent, if this handle was loaded from it.
     client_id: Option<SessionId>,
+    /// The browser's cookie verified only under an older signing key, so
+    /// `set-cookie` re-issues it under the newest.
+    resign: bool,
     state: State,
     /// The stored session's meta row as of this handle's last transaction,
     /// for the cookie's lifetime and `expires-at`.
@@ -282,10 +300,18 @@ impl Session {
 
     pub fn destroy(&mut self) -> Result<()> {
         match std::mem::replace(&mut self.state, State::Destroyed) {
-            State::Stored(db) => match db.destroy() {
-                Ok(()) | Err(Error::NotFound) => Ok(()),
-                Err(e) => Err(e),
-            },
+            State::Stored(db) => {
+                let path = db.path().to_string();
+                match db.destroy() {
+                    Ok(()) => {
+                        live_count::release(&self.cfg, &path);
+                        Ok(())
+                    }
+                    // Destroyed by another request, which gave its slot back.
+                    Err(Error::NotFound) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
             State::Fresh => Ok(()),
             State::Destroyed => Err(Error::NotFound),
         }
@@ -361,7 +387,9 @@ impl Session {
                 if let State::Stored(old) =
                     std::mem::replace(&mut self.state, State::Stored(new_db))
                 {
+                    let old_path = old.path().to_string();
                     old.delete_file();
+                    live_count::moved(&self.cfg, &old_path, &p.file);
                 }
                 self.meta = Some(meta);
                 self.wrote = true;
@@ -425,7 +453,7 @@ impl Session {
                     .overrides
                     .persistent_cookie
                     .unwrap_or(cookie.persistent);
-                let unchanged = client == Some(self.id);
+                let unchanged = client == Some(self.id) && !self.resign;
                 if unchanged && !(self.refreshed && persistent) {
                     return None;
                 }
@@ -489,7 +517,10 @@ impl Session {
             State::Fresh => {
                 let p = paths(&self.cfg, &self.id);
                 let pending = self.pending_overrides;
-                let (db, meta, out) = SessionDb::create_with(
+                // Creating a session takes a slot of `max-live-sessions`
+                // first, so a full directory refuses before any file exists.
+                live_count::reserve(&self.cfg, &p.file)?;
+                let created = SessionDb::create_with(
                     &p.file,
                     &p.shard_dir,
                     self.cfg.db_options(),
@@ -498,7 +529,11 @@ impl Session {
                         meta.overrides = pending;
                         f(tx, meta)
                     },
-                )?;
+                );
+                if created.is_err() {
+                    live_count::release(&self.cfg, &p.file);
+                }
+                let (db, meta, out) = created?;
                 self.state = State::Stored(db);
                 self.meta = Some(meta);
                 out
@@ -512,7 +547,9 @@ impl Session {
                     // Emptied: `write` marked it destroyed; remove the file and
                     // start over under a new id if this handle writes again.
                     if let State::Stored(db) = std::mem::replace(&mut self.state, State::Fresh) {
+                        let path = db.path().to_string();
                         db.delete_file();
+                        live_count::release(&self.cfg, &path);
                     }
                     self.id = SessionId::generate();
                     self.meta = None;

@@ -255,6 +255,16 @@ impl SessionDb {
 }
 
 fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
+    Ok(SessionDb {
+        conn: connect(path, flags, opts)?,
+        path: path.to_string(),
+    })
+}
+
+/// A connection through the `sessions` VFS (its lock, lease and I/O), with
+/// the store's pragmas. Every SQLite file in the directory is opened this
+/// way, so they all follow one lock protocol.
+pub(crate) fn connect(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {
     vfs::register().map_err(Error::Storage)?;
     let conn = Connection::open_with_flags_and_vfs(
         vfs::uri(path, Duration::from_millis(opts.lock_lease_ms.into())),
@@ -270,10 +280,7 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
         Durability::PowerLoss => "PRAGMA temp_store=MEMORY; PRAGMA synchronous=FULL;",
         Durability::ProcessCrash => "PRAGMA temp_store=MEMORY; PRAGMA synchronous=OFF;",
     })?;
-    Ok(SessionDb {
-        conn,
-        path: path.to_string(),
-    })
+    Ok(conn)
 }
 
 /// Opens a session file the way the store does (same VFS, same lock, so a

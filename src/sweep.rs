@@ -16,6 +16,7 @@ use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::expiry;
 use crate::ids::SessionFile;
+use crate::live_count;
 use crate::storage::SessionDb;
 use crate::vfs;
 
@@ -141,6 +142,9 @@ pub(crate) fn walk(
         }
     }
     let (mut listed_shards, mut listed_files) = (0u64, 0u64);
+    // Shards examined to their end in this call: their live-session counts
+    // are recounted on the way out (only with `max-live-sessions`).
+    let mut finished = Vec::new();
     for shard in start.as_ref().map_or(0, |c| c.shard)..=u8::MAX {
         let shard_name = format!("{shard:02x}");
         let (names, others) = list_shard(&format!("{}/{shard_name}", cfg.directory), &shard_name)?;
@@ -171,6 +175,7 @@ pub(crate) fn walk(
             if progress.examined == budget {
                 // `progress.cursor` already names the last file examined.
                 progress.remaining_estimate = estimate(i);
+                recount(cfg, &finished)?;
                 return Ok(progress);
             }
             progress.examined += 1;
@@ -186,15 +191,30 @@ pub(crate) fn walk(
             })?;
             progress.cursor = Some(cursor);
         }
+        finished.push(shard);
     }
     // The pass is complete.
     progress.cursor = None;
+    recount(cfg, &finished)?;
     Ok(progress)
+}
+
+/// Corrects the live-session counts of the shards this call finished. A
+/// counter held by another request is not worth failing the sweep for: the
+/// next pass recounts.
+fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
+    match live_count::recount(cfg, shards) {
+        Err(Error::Busy) => Ok(()),
+        other => other,
+    }
 }
 
 /// The session files of one shard and, separately, its other entries, both
 /// sorted; a missing shard (or a stray file with a shard's name) is empty.
-fn list_shard(dir: &str, shard: &str) -> Result<(Vec<String>, Vec<String>)> {
+/// Session files are regular files with a session file's name: anything else
+/// (a directory or a journal that happens to be called that, a file someone
+/// left there) is never examined, counted or deleted.
+pub(crate) fn list_shard(dir: &str, shard: &str) -> Result<(Vec<String>, Vec<String>)> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e)
@@ -207,10 +227,18 @@ fn list_shard(dir: &str, shard: &str) -> Result<(Vec<String>, Vec<String>)> {
         }
         Err(e) => return Err(e.into()),
     };
-    let (mut names, mut others): (Vec<String>, Vec<String>) = entries
+    let (names, others): (Vec<(bool, String)>, Vec<(bool, String)>) = entries
         .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .partition(|n| SessionFile::is_session_file_name(shard, n));
+        .map(|e| {
+            // The entry's type comes with the listing: no extra host call.
+            let is_file = e.file_type().is_ok_and(|t| t.is_file());
+            (is_file, e.file_name().to_string_lossy().into_owned())
+        })
+        .partition(|(is_file, n)| *is_file && SessionFile::is_session_file_name(shard, n));
+    let (mut names, mut others): (Vec<String>, Vec<String>) = (
+        names.into_iter().map(|(_, n)| n).collect(),
+        others.into_iter().map(|(_, n)| n).collect(),
+    );
     names.sort();
     others.sort();
     Ok((names, others))
@@ -246,12 +274,18 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
     if hinted_ms > now_ms {
         return Ok(false);
     }
-    let Some(mut db) = SessionDb::open_existing(path, cfg.db_options())? else {
-        return Ok(false);
+    let mut db = match SessionDb::open_existing(path, cfg.db_options()) {
+        Ok(Some(db)) => db,
+        // Gone since the listing, locked, or a file SQLite cannot open (say,
+        // unreadable): leave it, and keep the pass moving.
+        Ok(None) | Err(Error::Busy) | Err(Error::Storage(_)) => return Ok(false),
+        Err(e) => return Err(e),
     };
     let meta = match db.read(|_, meta| Ok(*meta)) {
         Ok(meta) => meta,
         // Marked destroyed, but the file outlived its deleter: finish the job.
+        // Whether its slot was given back is unknown (the deleter may have
+        // died before or after); the shard's recount settles it.
         Err(Error::NotFound) => {
             db.delete_file();
             return Ok(true);
@@ -263,7 +297,12 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
     let effective = meta.overrides.apply(&cfg.expiry);
     if expiry::is_expired(meta.timing, &effective, now_ms) {
         match db.destroy() {
-            Ok(()) | Err(Error::NotFound) => Ok(true),
+            Ok(()) => {
+                live_count::release(cfg, path);
+                Ok(true)
+            }
+            // Someone else deleted it (and gave its slot back) meanwhile.
+            Err(Error::NotFound) => Ok(true),
             Err(Error::Busy) => Ok(false),
             Err(e) => Err(e),
         }

@@ -69,6 +69,7 @@ pub fn default_config() -> Config {
         max_value_bytes: None,
         max_session_bytes: None,
         max_keys: None,
+        max_live_sessions: None,
         idle_timeout_seconds: None,
         absolute_timeout_seconds: None,
         activity_granularity_seconds: None,

@@ -1,0 +1,206 @@
+//! The opt-in quota on live sessions per directory (`max-live-sessions`).
+//!
+//! A session counts from the write that creates its file until its file is
+//! deleted (destroy, emptied, or found expired by `load` or `sweep`). An
+//! expired session that nobody has loaded or swept yet still counts: the sweep
+//! is what frees that capacity.
+//!
+//! The count lives in a tiny SQLite database in the directory root,
+//! [`FILE_NAME`], one row per shard. Neither the session-file pattern
+//! (`<2 hex>/<64 hex>.db`) nor the sweep ever matches it. Every change is its
+//! own IMMEDIATE transaction, so concurrent requests in separate instances
+//! serialise on it and two creations can never both take the last slot.
+//!
+//! Order of operations, chosen so that crashes only ever make the count too
+//! high (the quota then bites early, never late):
+//! - creation: increment (refusing past the limit), then create the file; if
+//!   creating fails, decrement again.
+//! - deletion: unlink the file, then decrement.
+//! - regenerate: no change in total (one session replaces another), but the
+//!   new id usually hashes to another shard, so the slot moves there.
+//!
+//! Drift and its repair. An instance that dies between the two steps leaves
+//! the count one too high; so does a decrement that failed (say, `busy`).
+//! Deleting files behind the store's back leaves it too high as well. Each
+//! time a sweep finishes a shard, it recounts that shard's files under the
+//! counter's lock and stores the true number, so a full sweep pass resets
+//! every shard. A recount is exact except for operations in flight in that
+//! shard at that instant (a creation between its increment and its file, a
+//! deletion between its unlink and its decrement), each of which can leave
+//! it off by one until the shard's next recount. So between passes the
+//! error is at most the crashes since the last pass plus the operations
+//! that were in flight during the last recounts.
+//!
+//! When `max-live-sessions` is unset, nothing here runs: no file, no
+//! transaction, not even the hash of a shard name.
+
+use crate::config::StoreConfig;
+use crate::error::{Error, LimitKind, Result};
+use crate::storage;
+use crate::sweep::list_shard;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use std::time::Duration;
+
+/// The counter database's name in the directory root.
+pub const FILE_NAME: &str = "live-count.db";
+
+/// Reserves a slot for a session about to be created at `session_path`
+/// (`<dir>/<shard>/<name>`): fails with `too-large(live-sessions)` and counts
+/// nothing if the directory is full.
+pub fn reserve(cfg: &StoreConfig, session_path: &str) -> Result<()> {
+    let Some(max) = cfg.max_live_sessions else {
+        return Ok(());
+    };
+    let shard = shard_of(session_path)?;
+    let mut conn = connect(cfg)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    initialize(&tx, cfg)?;
+    let live: i64 = tx.query_row("SELECT coalesce(sum(live), 0) FROM shard", [], |r| r.get(0))?;
+    let actual = live.max(0) as u64 + 1;
+    if actual > max {
+        return Err(Error::TooLarge {
+            limit: LimitKind::LiveSessions,
+            max,
+            actual,
+        });
+    }
+    tx.execute(
+        "INSERT INTO shard (shard, live) VALUES (?1, 1)
+         ON CONFLICT (shard) DO UPDATE SET live = live + 1",
+        [shard],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Gives back the slot of the session whose file at `session_path` was just
+/// deleted (or never got created). Best effort: if the counter cannot be
+/// updated the count stays one too high until the shard's next recount, which
+/// errs on the side of refusing, never of exceeding.
+pub fn release(cfg: &StoreConfig, session_path: &str) {
+    if cfg.max_live_sessions.is_none() {
+        return;
+    }
+    let _ = (|| -> Result<()> {
+        let shard = shard_of(session_path)?;
+        let mut conn = connect(cfg)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A fresh count already reflects the deletion.
+        if !initialize(&tx, cfg)? {
+            tx.execute(
+                "UPDATE shard SET live = max(live - 1, 0) WHERE shard = ?1",
+                [shard],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+}
+
+/// Moves a session's slot from the shard of `from` to the shard of `to`
+/// (after `regenerate`, whose new id hashes to another shard). Best effort,
+/// like `release`: if it fails, the total is still right, and the next
+/// recount of each shard fixes how it is split.
+pub fn moved(cfg: &StoreConfig, from: &str, to: &str) {
+    if cfg.max_live_sessions.is_none() {
+        return;
+    }
+    let _ = (|| -> Result<()> {
+        let (from, to) = (shard_of(from)?, shard_of(to)?);
+        if from == to {
+            return Ok(());
+        }
+        let mut conn = connect(cfg)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A fresh count already sees the session in its new shard.
+        if !initialize(&tx, cfg)? {
+            tx.execute(
+                "UPDATE shard SET live = max(live - 1, 0) WHERE shard = ?1",
+                [from],
+            )?;
+            tx.execute(
+                "INSERT INTO shard (shard, live) VALUES (?1, 1)
+                 ON CONFLICT (shard) DO UPDATE SET live = live + 1",
+                [to],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+}
+
+/// Replaces the counts of `shards` with the number of session files they hold
+/// now (called by the sweep for each shard it finished).
+pub fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
+    if cfg.max_live_sessions.is_none() || shards.is_empty() {
+        return Ok(());
+    }
+    let mut conn = connect(cfg)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !initialize(&tx, cfg)? {
+        for &shard in shards {
+            store_count(&tx, cfg, shard)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Opens (creating if needed) the counter database.
+///
+/// This file is not a session and has its own schema, but it is opened the
+/// way sessions are (`storage::connect`: the `sessions` VFS, its lease lock
+/// and stale-lock recovery).
+fn connect(cfg: &StoreConfig) -> Result<Connection> {
+    let path = format!("{}/{FILE_NAME}", cfg.directory);
+    storage::connect(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        cfg.db_options(),
+    )
+}
+
+/// Creates the table on first use and fills it by counting every shard, so a
+/// limit switched on for a directory that already holds sessions starts from
+/// the truth. Returns whether it did (the counts are then current).
+fn initialize(tx: &Transaction, cfg: &StoreConfig) -> Result<bool> {
+    let exists = tx
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shard'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if exists {
+        return Ok(false);
+    }
+    tx.execute_batch(
+        "CREATE TABLE shard (
+             shard INTEGER PRIMARY KEY CHECK (shard BETWEEN 0 AND 255),
+             live  INTEGER NOT NULL
+         );",
+    )?;
+    for shard in 0..=u8::MAX {
+        store_count(tx, cfg, shard)?;
+    }
+    Ok(true)
+}
+
+fn store_count(tx: &Transaction, cfg: &StoreConfig, shard: u8) -> Result<()> {
+    let name = format!("{shard:02x}");
+    let live = list_shard(&format!("{}/{name}", cfg.directory), &name)?.0.len() as i64;
+    tx.execute(
+        "INSERT OR REPLACE INTO shard (shard, live) VALUES (?1, ?2)",
+        [i64::from(shard), live],
+    )?;
+    Ok(())
+}
+
+/// The shard number of a session path `<dir>/<2 hex>/<name>`.
+fn shard_of(session_path: &str) -> Result<u8> {
+    let name = session_path.rsplit('/').next().unwrap_or(session_path);
+    name.get(..2)
+        .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        .ok_or_else(|| Error::Storage(format!("not a session path: {session_path}")))
+}
