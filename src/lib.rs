@@ -12,6 +12,7 @@ pub mod error;
 pub mod expiry;
 pub mod ids;
 pub mod nested;
+pub mod ops;
 pub mod session;
 pub mod storage;
 pub mod sweep;

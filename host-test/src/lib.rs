@@ -29,6 +29,7 @@ pub mod host_calls;
 mod memory;
 mod request;
 mod runtime;
+pub mod stress;
 
 /// The generated bindings. Private: the types a caller needs are re-exported
 /// below, and calls go through [`Request`].
@@ -44,7 +45,8 @@ mod bindings {
 include!(concat!(env!("OUT_DIR"), "/component_path.rs"));
 
 pub use bindings::exports::sqlite_sessions::store::sessions::{
-    Config, CookieConfig, Error, ExpirySettings, LimitExceeded, LimitKind, PathSegment, SameSite,
+    BatchError, BatchOp, BatchResult, Config, CookieConfig, Error, ExpirySettings, KeyDelta,
+    KeyPath, KeyPathValue, KeyValue, LimitExceeded, LimitKind, PathSegment, SameSite,
     SweepProgress,
 };
 pub use clock::FakeClock;
