@@ -6,6 +6,7 @@ use crate::cookies::{CookieSettings, Signer};
 use crate::error::{Error, LimitKind};
 use crate::expiry::Overrides;
 use crate::nested::Segment;
+use crate::ops::{BatchError, Op, Outcome};
 use crate::session::{Session, Store};
 use crate::storage::Durability;
 use std::cell::RefCell;
@@ -156,6 +157,27 @@ impl api::GuestSession for SessionResource {
     fn append_json(&self, key: String, json: String) -> ApiResult<u32> {
         self.with(|s| s.append_json(&key, &json))
     }
+    fn increment(&self, key: String, delta: i64) -> ApiResult<i64> {
+        self.with(|s| s.increment(&key, delta))
+    }
+    fn compare_and_swap(
+        &self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> ApiResult<bool> {
+        self.with(|s| s.compare_and_swap(&key, expected.as_deref(), new.as_deref()))
+    }
+    fn batch(&self, ops: Vec<api::BatchOp>) -> Result<Vec<api::BatchResult>, api::BatchError> {
+        let ops = ops.into_iter().map(batch_op).collect();
+        match self.0.borrow_mut().batch(ops) {
+            Ok(outcomes) => Ok(outcomes.into_iter().map(batch_result).collect()),
+            Err(BatchError { index, error }) => Err(api::BatchError {
+                index,
+                error: error.into(),
+            }),
+        }
+    }
     fn cookie_value(&self) -> Option<String> {
         self.0.borrow().cookie_value()
     }
@@ -171,6 +193,44 @@ fn segments(path: Vec<api::PathSegment>) -> Vec<Segment> {
             api::PathSegment::Index(i) => Segment::Index(i),
         })
         .collect()
+}
+
+fn batch_op(op: api::BatchOp) -> Op {
+    match op {
+        api::BatchOp::Set(kv) => Op::Set {
+            key: kv.key,
+            value: kv.value,
+        },
+        api::BatchOp::Remove(key) => Op::Remove { key },
+        api::BatchOp::SetIn(x) => Op::SetIn {
+            key: x.key,
+            path: segments(x.path),
+            value: x.value,
+        },
+        api::BatchOp::RemoveIn(x) => Op::RemoveIn {
+            key: x.key,
+            path: segments(x.path),
+        },
+        api::BatchOp::Append(kv) => Op::Append {
+            key: kv.key,
+            value: kv.value,
+        },
+        api::BatchOp::Increment(x) => Op::Increment {
+            key: x.key,
+            delta: x.delta,
+        },
+    }
+}
+
+fn batch_result(outcome: Outcome) -> api::BatchResult {
+    match outcome {
+        Outcome::Set => api::BatchResult::Set,
+        Outcome::Remove(found) => api::BatchResult::Remove(found),
+        Outcome::SetIn => api::BatchResult::SetIn,
+        Outcome::RemoveIn(removed) => api::BatchResult::RemoveIn(removed),
+        Outcome::Append(len) => api::BatchResult::Append(len),
+        Outcome::Increment(sum) => api::BatchResult::Increment(sum),
+    }
 }
 
 fn store_config(cfg: api::Config) -> crate::Result<StoreConfig> {
@@ -244,6 +304,8 @@ impl From<Error> for api::Error {
             Error::Busy => api::Error::Busy,
             Error::Storage(m) => api::Error::Storage(m),
             Error::Config(m) => api::Error::Config(m),
+            Error::NotAnInteger(m) => api::Error::NotAnInteger(m),
+            Error::Overflow => api::Error::Overflow,
         }
     }
 }

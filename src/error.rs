@@ -31,6 +31,8 @@ pub enum Error {
     Busy,
     Storage(String),
     Config(String),
+    NotAnInteger(String),
+    Overflow,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -50,6 +52,8 @@ impl fmt::Display for Error {
             Error::Busy => write!(f, "session is locked by another request"),
             Error::Storage(m) => write!(f, "storage error: {m}"),
             Error::Config(m) => write!(f, "invalid config: {m}"),
+            Error::NotAnInteger(m) => write!(f, "stored value is not a 64-bit integer: {m}"),
+            Error::Overflow => write!(f, "increment would overflow a signed 64-bit integer"),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod expiry;
 pub mod ids;
 pub mod live_count;
 pub mod nested;
+pub mod ops;
 pub mod session;
 pub mod storage;
 pub mod sweep;

@@ -163,7 +163,8 @@ fn mismatch(node: &Value, segment: &Segment, depth: usize) -> Error {
     ))
 }
 
-fn kind(value: &Value) -> &'static str {
+/// What kind of value this is, for error messages.
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Map(_) => "map",
         Value::Array(_) => "array",

@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::expiry::{self, Overrides, Timing};
 use crate::ids::{SessionFile, SessionId};
 use crate::live_count;
-use crate::nested::{self, Segment};
+use crate::nested::Segment;
+use crate::ops::{self, BatchError, Op, Outcome};
 use crate::storage::{self, Meta, SessionDb};
 use crate::sweep::{self, SweepProgress};
 use std::rc::Rc;
@@ -254,8 +255,7 @@ impl Session {
     }
 
     pub fn set(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        self.check_entry(key, value.len())?;
-        codec::validate(value)?;
+        ops::entry(&self.cfg.limits, key, value)?;
         let limits = self.cfg.limits;
         self.write(|tx, meta| storage::put(tx, meta, &limits, key, value))
     }
@@ -318,9 +318,10 @@ impl Session {
     }
 
     pub fn set_in(&mut self, key: &str, path: &[Segment], value: &[u8]) -> Result<()> {
-        self.check_entry(key, value.len())?;
-        let value = codec::decode(value)?;
-        self.edit(key, path, |old| nested::set_in(old, path, value))
+        let value = ops::entry(&self.cfg.limits, key, value)?;
+        ops::check_path(path)?;
+        let limits = self.cfg.limits;
+        self.write(|tx, meta| ops::set_in(tx, meta, &limits, key, path, value))
     }
 
     pub fn set_in_json(&mut self, key: &str, path: &[Segment], json: &str) -> Result<()> {
@@ -330,40 +331,101 @@ impl Session {
 
     pub fn remove_in(&mut self, key: &str, path: &[Segment]) -> Result<bool> {
         self.cfg.limits.check_key(key)?;
-        check_path(path)?;
+        ops::check_path(path)?;
         if matches!(self.state, State::Fresh) {
             return Ok(false);
         }
         let limits = self.cfg.limits;
-        self.write(|tx, meta| {
-            let Some(old) = storage::get(tx, key)? else {
-                return Ok(false);
-            };
-            let (new, removed) = nested::remove_in(codec::decode(&old)?, path)?;
-            if removed {
-                storage::put(tx, meta, &limits, key, &codec::encode(&new))?;
-            }
-            Ok(removed)
-        })
+        self.write(|tx, meta| ops::remove_in(tx, meta, &limits, key, path))
     }
 
     pub fn append(&mut self, key: &str, value: &[u8]) -> Result<u32> {
-        self.check_entry(key, value.len())?;
-        let item = codec::decode(value)?;
+        let item = ops::entry(&self.cfg.limits, key, value)?;
         let limits = self.cfg.limits;
-        self.write(|tx, meta| {
-            let old = storage::get(tx, key)?
-                .map(|v| codec::decode(&v))
-                .transpose()?;
-            let (new, len) = nested::append(old, item)?;
-            store_encoded(tx, meta, &limits, key, &new)?;
-            Ok(len as u32)
-        })
+        self.write(|tx, meta| ops::append(tx, meta, &limits, key, item))
     }
 
     pub fn append_json(&mut self, key: &str, json: &str) -> Result<u32> {
         let value = codec::json_to_cbor(json)?;
         self.append(key, &value)
+    }
+
+    /// Adds `delta` to the integer under `key` (a missing key counts as 0,
+    /// and a fresh session is created as by `set`); returns the new value.
+    pub fn increment(&mut self, key: &str, delta: i64) -> Result<i64> {
+        self.cfg.limits.check_key(key)?;
+        let limits = self.cfg.limits;
+        self.write(|tx, meta| ops::increment(tx, meta, &limits, key, delta))
+    }
+
+    /// Replaces the value under `key` with `new` (`None` removes it) if the
+    /// stored bytes equal `expected` (`None`: the key is absent). Returns
+    /// whether it swapped.
+    pub fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool> {
+        self.cfg.limits.check_key(key)?;
+        // A malformed `expected` could never match a stored value; saying so
+        // beats a silent `false` that the caller would retry forever.
+        if let Some(expected) = expected {
+            codec::validate(expected)?;
+        }
+        if let Some(new) = new {
+            ops::entry(&self.cfg.limits, key, new)?;
+        }
+        if matches!(self.state, State::Fresh) {
+            // Nothing is stored: only "absent" matches, and writing `none`
+            // over absent changes nothing, so neither needs a file.
+            if expected.is_some() {
+                return Ok(false);
+            }
+            if new.is_none() {
+                return Ok(true);
+            }
+        }
+        let limits = self.cfg.limits;
+        self.write(|tx, meta| ops::compare_and_swap(tx, meta, &limits, key, expected, new))
+    }
+
+    /// Applies `ops` in order, all in one transaction: either every one
+    /// succeeds and the results come back in the same order, or nothing is
+    /// written and the error names the failing op.
+    pub fn batch(&mut self, ops: Vec<Op>) -> Result<Vec<Outcome>, BatchError> {
+        let limits = self.cfg.limits;
+        let checked = ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| op.check(&limits).map_err(|e| BatchError::at(i, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if checked.is_empty() {
+            // Nothing to do: no transaction, and no file for a fresh session,
+            // but a destroyed one still says so.
+            return match self.state {
+                State::Destroyed => Err(BatchError::whole(Error::NotFound)),
+                _ => Ok(Vec::new()),
+            };
+        }
+        let mut failed_at = None;
+        self.write(|tx, meta| {
+            let mut outcomes = Vec::with_capacity(checked.len());
+            for (i, op) in checked.into_iter().enumerate() {
+                match op.apply(tx, meta, &limits) {
+                    Ok(outcome) => outcomes.push(outcome),
+                    Err(e) => {
+                        failed_at = Some(i);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(outcomes)
+        })
+        .map_err(|e| match failed_at {
+            Some(i) => BatchError::at(i, e),
+            None => BatchError::whole(e),
+        })
     }
 
     /// Gives the session a new id, keeping its data (call it on login and on
@@ -467,28 +529,6 @@ impl Session {
         }
     }
 
-    fn check_entry(&self, key: &str, value_len: usize) -> Result<()> {
-        self.cfg.limits.check_key(key)?;
-        self.cfg.limits.check_value_len(value_len)
-    }
-
-    /// Read-modify-write of one value through a nested edit.
-    fn edit(
-        &mut self,
-        key: &str,
-        path: &[Segment],
-        f: impl FnOnce(Option<ciborium::Value>) -> Result<ciborium::Value>,
-    ) -> Result<()> {
-        check_path(path)?;
-        let limits = self.cfg.limits;
-        self.write(|tx, meta| {
-            let old = storage::get(tx, key)?
-                .map(|v| codec::decode(&v))
-                .transpose()?;
-            store_encoded(tx, meta, &limits, key, &f(old)?)
-        })
-    }
-
     /// Runs a read; a session without a file answers `empty`.
     fn read<T>(
         &mut self,
@@ -534,6 +574,15 @@ impl Session {
                     live_count::release(&self.cfg, &p.file);
                 }
                 let (db, meta, out) = created?;
+                if meta.key_count == 0 {
+                    // The write stored nothing in the end (a batch that set
+                    // and removed a key): the file was committed as destroyed,
+                    // so drop it, give its slot back and stay fresh, as an
+                    // emptied session does.
+                    db.delete_file();
+                    live_count::release(&self.cfg, &p.file);
+                    return Ok(out);
+                }
                 self.state = State::Stored(db);
                 self.meta = Some(meta);
                 out
@@ -581,37 +630,4 @@ impl Drop for Session {
                 sweep::set_expiry_hint(db.path(), expiry::expires_at_ms(meta.timing, &effective));
         }
     }
-}
-
-/// Nested edits may not build values deeper than the codec accepts back.
-fn check_path(path: &[Segment]) -> Result<()> {
-    if path.is_empty() {
-        return Err(Error::InvalidPath(
-            "empty path: use the whole-value call".into(),
-        ));
-    }
-    if path.len() > codec::MAX_DEPTH {
-        return Err(Error::InvalidPath(format!(
-            "path has {} segments; at most {}",
-            path.len(),
-            codec::MAX_DEPTH
-        )));
-    }
-    Ok(())
-}
-
-/// Encodes an edited value, re-checking size and depth before storing it.
-fn store_encoded(
-    tx: &rusqlite::Transaction,
-    meta: &mut Meta,
-    limits: &crate::config::Limits,
-    key: &str,
-    value: &ciborium::Value,
-) -> Result<()> {
-    let bytes = codec::encode(value);
-    limits.check_value_len(bytes.len())?;
-    // An edit can nest a deep value under a deep path; refuse what could not
-    // be read back.
-    codec::validate(&bytes)?;
-    storage::put(tx, meta, limits, key, &bytes)
 }

@@ -133,6 +133,11 @@ impl SessionDb {
             )?;
             let out = first_write(&tx, &mut meta)?;
             save_meta(&tx, &meta)?;
+            if meta.key_count == 0 {
+                // As in `write`: a session left without keys is gone; the
+                // caller deletes the file.
+                mark_destroyed(&tx)?;
+            }
             tx.commit()?;
             Ok((meta, out))
         })();

@@ -30,6 +30,7 @@ pub mod host_calls;
 mod memory;
 mod request;
 mod runtime;
+pub mod stress;
 
 /// The generated bindings. Private: the types a caller needs are re-exported
 /// below, and calls go through [`Request`].
@@ -46,8 +47,9 @@ include!(concat!(env!("OUT_DIR"), "/component_path.rs"));
 
 pub use admin::AdminRef;
 pub use bindings::exports::sqlite_sessions::store::sessions::{
-    Config, CookieConfig, Durability, Error, ExpirySettings, LimitExceeded, LimitKind, PathSegment,
-    SameSite, SweepProgress,
+    BatchError, BatchOp, BatchResult, Config, CookieConfig, Durability, Error, ExpirySettings,
+    KeyDelta, KeyPath, KeyPathValue, KeyValue, LimitExceeded, LimitKind, PathSegment, SameSite,
+    SweepProgress,
 };
 pub use clock::FakeClock;
 pub use host_calls::{HostCallCounts, HostCallEvent};

@@ -9,7 +9,8 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::exports::sqlite_sessions::store::sessions::{
-    Config, Error, ExpirySettings, GuestSession, GuestStore, PathSegment, SweepProgress,
+    BatchError, BatchOp, BatchResult, Config, Error, ExpirySettings, GuestSession, GuestStore,
+    PathSegment, SweepProgress,
 };
 use crate::bindings::{SessionStore, SessionStorePre};
 use crate::host_calls::{HostCallCounter, HostCallCounts, HostCallEvent};
@@ -394,6 +395,10 @@ session_methods! {
     fn remove_in => call_remove_in(key: &str, path: &[PathSegment]) -> Result<bool, Error>;
     /// `session.append-json`.
     fn append_json => call_append_json(key: &str, json: &str) -> Result<u32, Error>;
+    /// `session.increment`.
+    fn increment => call_increment(key: &str, delta: i64) -> Result<i64, Error>;
+    /// `session.batch`.
+    fn batch => call_batch(ops: &[BatchOp]) -> Result<Vec<BatchResult>, BatchError>;
     /// `session.cookie-value`.
     fn cookie_value => call_cookie_value() -> Option<String>;
     /// `session.set-cookie`.
@@ -445,5 +450,27 @@ impl SessionRef<'_> {
             .func()
             .typed::<(ResourceAny, &str, &[u8]), (Result<u32, Error>,)>(&req.store)?;
         Ok(func.call(&mut req.store, (self.handle.0, key, value))?.0)
+    }
+
+    /// `session.compare-and-swap`.
+    pub fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> anyhow::Result<Result<bool, Error>> {
+        let req = &mut *self.req;
+        let guest = req.instance.sqlite_sessions_store_sessions().session();
+        let func = guest.func_compare_and_swap().func().typed::<(
+            ResourceAny,
+            &str,
+            Option<&[u8]>,
+            Option<&[u8]>,
+        ), (Result<bool, Error>,)>(
+            &req.store
+        )?;
+        Ok(func
+            .call(&mut req.store, (self.handle.0, key, expected, new))?
+            .0)
     }
 }

@@ -18,7 +18,8 @@ mod common;
 use ciborium::value::{Integer, Value as Cbor};
 use common::{finish, Env};
 use host_test::{
-    default_config, Error, LimitKind, PathSegment, Request, SessionHandle, StoreHandle,
+    default_config, BatchError, BatchOp, BatchResult, Error, KeyDelta, KeyPath, KeyPathValue,
+    KeyValue, LimitKind, PathSegment, Request, SessionHandle, StoreHandle,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
@@ -183,6 +184,10 @@ enum Op {
     RemoveIn(String, Vec<Seg>),
     Append(String, CborIn),
     AppendJson(String, JsonIn),
+    Increment(String, i64),
+    /// `compare-and-swap(key, expected, new)`.
+    CompareAndSwap(String, Expected, Option<CborIn>),
+    Batch(Vec<BOp>),
     /// End the request: the browser keeps what `set-cookie` told it, and the
     /// next request (a fresh instance) loads the session from that cookie.
     /// `via_header` goes through `cookie-value-from-header` and
@@ -215,6 +220,9 @@ impl Op {
             Op::RemoveIn(..) => "remove-in",
             Op::Append(..) => "append",
             Op::AppendJson(..) => "append-json",
+            Op::Increment(..) => "increment",
+            Op::CompareAndSwap(..) => "compare-and-swap",
+            Op::Batch(..) => "batch",
             Op::Reload { .. } => "reload",
             Op::Destroy => "destroy",
             Op::DestroyIdElsewhere => "destroy-id elsewhere",
@@ -356,6 +364,85 @@ fn path() -> impl Strategy<Value = Vec<Seg>> {
     ]
 }
 
+/// The `expected` argument of `compare-and-swap`.
+#[derive(Clone, Debug)]
+enum Expected {
+    /// `none`: the key must be absent.
+    Absent,
+    /// The bytes `get` returns just before the call (or, for a missing key,
+    /// the fallback), which must match.
+    Current(CborIn),
+    /// Given bytes, which rarely match.
+    Given(CborIn),
+}
+
+/// One op of a `batch`, as generated.
+#[derive(Clone, Debug)]
+enum BOp {
+    Set(String, CborIn),
+    Remove(String),
+    SetIn(String, Vec<Seg>, CborIn),
+    RemoveIn(String, Vec<Seg>),
+    Append(String, CborIn),
+    Increment(String, i64),
+}
+
+impl BOp {
+    fn wit(&self) -> BatchOp {
+        match self {
+            BOp::Set(k, v) => BatchOp::Set(KeyValue {
+                key: k.clone(),
+                value: v.bytes(),
+            }),
+            BOp::Remove(k) => BatchOp::Remove(k.clone()),
+            BOp::SetIn(k, path, v) => BatchOp::SetIn(KeyPathValue {
+                key: k.clone(),
+                path: wit_path(path),
+                value: v.bytes(),
+            }),
+            BOp::RemoveIn(k, path) => BatchOp::RemoveIn(KeyPath {
+                key: k.clone(),
+                path: wit_path(path),
+            }),
+            BOp::Append(k, v) => BatchOp::Append(KeyValue {
+                key: k.clone(),
+                value: v.bytes(),
+            }),
+            BOp::Increment(k, delta) => BatchOp::Increment(KeyDelta {
+                key: k.clone(),
+                delta: *delta,
+            }),
+        }
+    }
+}
+
+/// Deltas that reach zero, sign changes and both overflow edges.
+fn delta() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        6 => prop::sample::select(vec![0i64, 1, -1, 5, 42]),
+        1 => prop::sample::select(vec![i64::MAX, i64::MIN]),
+    ]
+}
+
+fn expected() -> impl Strategy<Value = Expected> {
+    prop_oneof![
+        2 => Just(Expected::Absent),
+        4 => cbor_in().prop_map(Expected::Current),
+        2 => cbor_in().prop_map(Expected::Given),
+    ]
+}
+
+fn batch_op() -> impl Strategy<Value = BOp> {
+    prop_oneof![
+        3 => (key(), cbor_in()).prop_map(|(k, v)| BOp::Set(k, v)),
+        2 => key().prop_map(BOp::Remove),
+        2 => (key(), path(), cbor_in()).prop_map(|(k, p, v)| BOp::SetIn(k, p, v)),
+        1 => (key(), path()).prop_map(|(k, p)| BOp::RemoveIn(k, p)),
+        2 => (key(), cbor_in()).prop_map(|(k, v)| BOp::Append(k, v)),
+        2 => (key(), delta()).prop_map(|(k, d)| BOp::Increment(k, d)),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (key(), json_in()).prop_map(|(k, v)| Op::SetJson(k, v)),
@@ -374,6 +461,10 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (key(), path()).prop_map(|(k, p)| Op::RemoveIn(k, p)),
         2 => (key(), cbor_in()).prop_map(|(k, v)| Op::Append(k, v)),
         2 => (key(), json_in()).prop_map(|(k, v)| Op::AppendJson(k, v)),
+        3 => (key(), delta()).prop_map(|(k, d)| Op::Increment(k, d)),
+        3 => (key(), expected(), prop::option::weighted(0.8, cbor_in()))
+            .prop_map(|(k, e, n)| Op::CompareAndSwap(k, e, n)),
+        3 => prop::collection::vec(batch_op(), 0..5).prop_map(Op::Batch),
         3 => any::<bool>().prop_map(|via_header| Op::Reload { via_header }),
         1 => Just(Op::Destroy),
         1 => Just(Op::DestroyIdElsewhere),
@@ -494,6 +585,8 @@ enum E {
     Path,
     NotJson,
     NotFound,
+    NotAnInteger,
+    Overflow,
     /// `too-large` with this limit and this `actual`.
     Too(LimitKind, u64),
 }
@@ -505,7 +598,9 @@ impl E {
             | (E::Value, Error::InvalidValue(_))
             | (E::Path, Error::InvalidPath(_))
             | (E::NotJson, Error::NotJson(_))
-            | (E::NotFound, Error::NotFound) => true,
+            | (E::NotFound, Error::NotFound)
+            | (E::NotAnInteger, Error::NotAnInteger(_))
+            | (E::Overflow, Error::Overflow) => true,
             (E::Too(kind, actual), Error::TooLarge(x)) => {
                 x.limit == kind && x.max == limits.max(kind) && x.actual == actual
             }
@@ -632,21 +727,8 @@ impl Model {
             Ok(x) => x,
             Err(e) => return Expect::err(vec![e]),
         };
-        let len = cbor_len(&new);
-        if len > limits.max(LimitKind::ValueBytes) {
-            return Expect::err(vec![E::Too(LimitKind::ValueBytes, len)]);
-        }
         let mut next = self.data.clone();
-        next.insert(key.to_string(), new);
-        let count = next.len() as u64;
-        if count > limits.max(LimitKind::KeysPerSession) {
-            errs.push(E::Too(LimitKind::KeysPerSession, count));
-        }
-        let total = Model::total_bytes(&next);
-        if total > limits.max(LimitKind::SessionBytes) {
-            errs.push(E::Too(LimitKind::SessionBytes, total));
-        }
-        if !errs.is_empty() {
+        if let Err(errs) = model_store(&mut next, key, new, limits) {
             return Expect::err(errs);
         }
         Expect {
@@ -801,6 +883,107 @@ fn model_append(root: Option<&Cbor>, item: Cbor) -> Result<(Cbor, u32), E> {
             Ok((Cbor::Array(items), len))
         }
         Some(_) => Err(E::Path),
+    }
+}
+
+/// `increment` as the contract describes it.
+fn model_increment(root: Option<&Cbor>, delta: i64) -> Result<(Cbor, i64), E> {
+    let old = match root {
+        None => 0,
+        Some(Cbor::Integer(i)) => i64::try_from(i128::from(*i)).map_err(|_| E::NotAnInteger)?,
+        Some(_) => return Err(E::NotAnInteger),
+    };
+    let new = old.checked_add(delta).ok_or(E::Overflow)?;
+    Ok((int(new.into()), new))
+}
+
+/// Stores `new` under `key` in `data` as a write would, or the errors the
+/// limits allow (the value's own size first, then the session's totals).
+fn model_store(data: &mut Data, key: &str, new: Cbor, limits: &Limits) -> Result<(), Vec<E>> {
+    let len = cbor_len(&new);
+    if len > limits.max(LimitKind::ValueBytes) {
+        return Err(vec![E::Too(LimitKind::ValueBytes, len)]);
+    }
+    let mut next = data.clone();
+    next.insert(key.to_string(), new);
+    let mut errs = Vec::new();
+    let count = next.len() as u64;
+    if count > limits.max(LimitKind::KeysPerSession) {
+        errs.push(E::Too(LimitKind::KeysPerSession, count));
+    }
+    let total = Model::total_bytes(&next);
+    if total > limits.max(LimitKind::SessionBytes) {
+        errs.push(E::Too(LimitKind::SessionBytes, total));
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    *data = next;
+    Ok(())
+}
+
+/// One answer the model allows for a `batch`.
+#[derive(Debug)]
+enum BatchAnswer {
+    /// These results, leaving the session holding this.
+    Ok(Vec<BatchResult>, Data),
+    /// Op `index` (or the batch as a whole) fails with any of these.
+    Err(Option<u32>, Vec<E>),
+}
+
+/// Runs `ops[i..]` on `data`, having answered `done` so far. A `remove-in`
+/// whose answer the contract leaves open forks the run, so this returns
+/// every answer the model allows.
+fn model_batch(
+    mut data: Data,
+    ops: &[BOp],
+    i: usize,
+    mut done: Vec<BatchResult>,
+    limits: &Limits,
+    out: &mut Vec<BatchAnswer>,
+) {
+    let Some(op) = ops.get(i) else {
+        out.push(BatchAnswer::Ok(done, data));
+        return;
+    };
+    let fail = |errs: Vec<E>| BatchAnswer::Err(Some(i as u32), errs);
+    let valued = |v: &CborIn| -> Cbor { v.value().expect("checked before the lock").clone() };
+    let step: Result<BatchResult, Vec<E>> = match op {
+        BOp::Set(k, v) => model_store(&mut data, k, valued(v), limits).map(|()| BatchResult::Set),
+        BOp::Remove(k) => Ok(BatchResult::Remove(data.remove(k).is_some())),
+        BOp::SetIn(k, path, v) => model_set_in(data.get(k), path, valued(v))
+            .map_err(|e| vec![e])
+            .and_then(|new| model_store(&mut data, k, new, limits))
+            .map(|()| BatchResult::SetIn),
+        BOp::RemoveIn(k, path) => match data.get(k).map(|old| model_remove_in(old, path)) {
+            None | Some(RemoveIn::Nowhere) => Ok(BatchResult::RemoveIn(false)),
+            Some(RemoveIn::Removed(new)) => {
+                data.insert(k.clone(), new);
+                Ok(BatchResult::RemoveIn(true))
+            }
+            Some(RemoveIn::Invalid) => Err(vec![E::Path]),
+            Some(RemoveIn::Either) => {
+                out.push(fail(vec![E::Path]));
+                Ok(BatchResult::RemoveIn(false))
+            }
+        },
+        BOp::Append(k, v) => model_append(data.get(k), valued(v))
+            .map_err(|e| vec![e])
+            .and_then(|(new, len)| {
+                model_store(&mut data, k, new, limits).map(|()| BatchResult::Append(len))
+            }),
+        BOp::Increment(k, d) => model_increment(data.get(k), *d)
+            .map_err(|e| vec![e])
+            .and_then(|(new, sum)| {
+                model_store(&mut data, k, new, limits).map(|()| BatchResult::Increment(sum))
+            }),
+    };
+    match step {
+        Ok(r) => {
+            done.push(r);
+            model_batch(data, ops, i + 1, done, limits, out);
+        }
+        Err(errs) => out.push(fail(errs)),
     }
 }
 
@@ -1102,6 +1285,15 @@ impl<'e> Sim<'e> {
                 let got = call!(self, append_json, k, &v.text());
                 self.settle(got, exp);
             }
+            Op::Increment(k, d) => {
+                let exp = self.m.write(k, &l, vec![], |old| model_increment(old, *d));
+                let got = call!(self, increment, k, *d);
+                self.settle(got, exp);
+            }
+            Op::CompareAndSwap(k, expected, new) => {
+                self.compare_and_swap(k, expected, new.as_ref())
+            }
+            Op::Batch(ops) => self.batch(ops),
             Op::Destroy => {
                 let got = call!(self, destroy);
                 count(format!(
@@ -1139,6 +1331,149 @@ impl<'e> Sim<'e> {
             Op::Reload { via_header } => self.reload(*via_header),
         }
         self.check_state();
+    }
+
+    /// `compare-and-swap`. Equality is of bytes, which the model (holding
+    /// values) cannot know after a nested edit re-encoded one, so the stored
+    /// bytes are read through `get` first, after checking they hold the
+    /// model's value.
+    fn compare_and_swap(&mut self, k: &str, expected: &Expected, new: Option<&CborIn>) {
+        let l = self.limits;
+        let readable = self.m.backing == Backing::Stored && self.m.key_err(k, &l).is_none();
+        let stored: Option<Vec<u8>> = match self.m.data.get(k).filter(|_| readable).cloned() {
+            Some(v) => {
+                let bytes = call!(self, get, k)
+                    .unwrap()
+                    .expect("the model holds the key");
+                assert_eq!(self.canon_bytes(&bytes), canon(&v).unwrap(), "{}", self.at);
+                Some(bytes)
+            }
+            None => None,
+        };
+        let (expected_bytes, expected_valid) = match (expected, &stored) {
+            (Expected::Absent, _) => (None, true),
+            (Expected::Current(_), Some(current)) => (Some(current.clone()), true),
+            (Expected::Current(v) | Expected::Given(v), _) => {
+                (Some(v.bytes()), v.value().is_some())
+            }
+        };
+        if matches!(expected, Expected::Current(_)) && stored.is_some() {
+            count("~ compare-and-swap with the current bytes");
+        }
+        let mut input = Vec::new();
+        if !expected_valid {
+            input.push(E::Value);
+        }
+        if let Some(n) = new {
+            input.extend(Model::input_errs(n.value(), &l));
+        }
+        let matched = expected_bytes == stored;
+        let exp = match new.and_then(CborIn::value) {
+            Some(v) if matched && input.is_empty() => {
+                let v = v.clone();
+                self.m.write(k, &l, input, |_| Ok((v, true)))
+            }
+            _ => {
+                let mut errs: Vec<E> = self.m.key_err(k, &l).into_iter().collect();
+                errs.extend(input);
+                if self.m.backing == Backing::Destroyed {
+                    errs.push(E::NotFound);
+                }
+                if !errs.is_empty() {
+                    Expect::err(errs)
+                } else if matched {
+                    // `new = none`: remove the key (if it is there).
+                    let mut next = self.m.data.clone();
+                    next.remove(k);
+                    Expect {
+                        oks: vec![true],
+                        errs: vec![],
+                        next: Some(next),
+                    }
+                } else {
+                    Expect::ok(false)
+                }
+            }
+        };
+        let new_bytes = new.map(CborIn::bytes);
+        let got = call!(
+            self,
+            compare_and_swap,
+            k,
+            expected_bytes.as_deref(),
+            new_bytes.as_deref()
+        );
+        self.settle(got, exp);
+    }
+
+    /// Errors a batch op's arguments have on their own, before any lock.
+    fn batch_input_errs(&self, op: &BOp) -> Vec<E> {
+        let l = &self.limits;
+        let (k, value, path) = match op {
+            BOp::Set(k, v) | BOp::Append(k, v) => (k, Some(v), None),
+            BOp::Remove(k) | BOp::Increment(k, _) => (k, None, None),
+            BOp::SetIn(k, p, v) => (k, Some(v), Some(p)),
+            BOp::RemoveIn(k, p) => (k, None, Some(p)),
+        };
+        let mut errs: Vec<E> = self.m.key_err(k, l).into_iter().collect();
+        if let Some(v) = value {
+            errs.extend(Model::input_errs(v.value(), l));
+        }
+        if path.is_some_and(|p| p.is_empty()) {
+            errs.push(E::Path);
+        }
+        errs
+    }
+
+    /// `batch`: input errors name the first bad op; otherwise the ops run in
+    /// order on a copy of the data, and the first failure names its op and
+    /// leaves everything unchanged.
+    fn batch(&mut self, ops: &[BOp]) {
+        let l = self.limits;
+        let mut answers = Vec::new();
+        let first_bad = ops.iter().enumerate().find_map(|(i, op)| {
+            let errs = self.batch_input_errs(op);
+            (!errs.is_empty()).then_some((i, errs))
+        });
+        if let Some((i, errs)) = first_bad {
+            answers.push(BatchAnswer::Err(Some(i as u32), errs));
+        } else if self.m.backing == Backing::Destroyed {
+            answers.push(BatchAnswer::Err(None, vec![E::NotFound]));
+        } else {
+            model_batch(self.m.data.clone(), ops, 0, Vec::new(), &l, &mut answers);
+        }
+        let wit: Vec<BatchOp> = ops.iter().map(BOp::wit).collect();
+        let got = call!(self, batch, &wit);
+        match got {
+            Ok(results) => {
+                count(format!("batch of {} -> ok", ops.len()));
+                let next = answers.iter().find_map(|a| match a {
+                    BatchAnswer::Ok(r, data) if *r == results => Some(data.clone()),
+                    _ => None,
+                });
+                let next = next.unwrap_or_else(|| {
+                    panic!("{}: got ok({results:?}), model allows {answers:?}", self.at)
+                });
+                self.commit(next);
+            }
+            Err(BatchError { index, error }) => {
+                let e = format!("{error:?}");
+                count(format!(
+                    "batch -> error at {} ({})",
+                    index.map_or("none".into(), |i| i.to_string()),
+                    e.split('(').next().unwrap()
+                ));
+                assert!(
+                    answers.iter().any(|a| matches!(
+                        a,
+                        BatchAnswer::Err(i, errs)
+                            if *i == index && errs.iter().any(|p| p.matches(&error, &l))
+                    )),
+                    "{}: got error at {index:?}: {error:?}, model allows {answers:?}",
+                    self.at
+                );
+            }
+        }
     }
 
     fn expect_remove_in(&self, k: &str, path: &[Seg]) -> Expect<bool> {
@@ -1496,6 +1831,29 @@ fn fixed_sequence_covers_every_transition() {
         Op::Reload { via_header: false },
         Op::Take(k("a")),
         Op::SetJson(k(""), v("1")),
+    ];
+    run_sequence(Limits::DEFAULT, &ops);
+
+    // The atomic calls: a batch that nets to nothing on a fresh session, a
+    // compare-and-swap that empties a stored one, overflow, rollback.
+    let c = |json: &str| CborIn::Valid(serde_json::from_str::<Cbor>(json).unwrap());
+    let ops = vec![
+        Op::Batch(vec![BOp::Set(k("a"), c("1")), BOp::Remove(k("a"))]),
+        Op::Increment(k("n"), 2),
+        Op::CompareAndSwap(k("n"), Expected::Current(c("0")), Some(c("5"))),
+        Op::CompareAndSwap(k("n"), Expected::Given(c("2")), Some(c("6"))),
+        Op::Increment(k("n"), i64::MAX),
+        Op::Batch(vec![BOp::Append(k("l"), c("1")), BOp::Increment(k("l"), 1)]),
+        Op::Reload { via_header: true },
+        Op::CompareAndSwap(k("n"), Expected::Current(c("0")), None),
+        Op::Batch(vec![
+            BOp::Increment(k("x"), -1),
+            BOp::SetIn(k("x"), vec![Seg::K("a")], c("1")),
+        ]),
+        Op::Batch(vec![]),
+        Op::Destroy,
+        Op::Batch(vec![]),
+        Op::Increment(k("n"), 1),
     ];
     run_sequence(Limits::DEFAULT, &ops);
 
