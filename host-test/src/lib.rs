@@ -26,6 +26,7 @@
 
 mod clock;
 pub mod host_calls;
+pub mod http_server;
 mod memory;
 mod request;
 mod runtime;
