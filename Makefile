@@ -14,7 +14,12 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sqlite-sessions/target
 # the component very slowly, and two profiles would compile wasmtime twice.
 CARGO_PROFILE := --release
 
-.PHONY: setup polyglot-setup demo test lint bench component
+# The edge demo's port on 127.0.0.1: `make demo PORT=9000`.
+PORT ?= 8080
+# Where examples/edge-artifacts puts the composed demo (app + store).
+EDGE_WASM := $(CARGO_TARGET_DIR)/component/wasm32-wasip2/release/edge_demo.wasm
+
+.PHONY: setup polyglot-setup demo demo-script edge-wasm test lint bench component
 setup:
 	@bash .ci/setup.sh
 
@@ -26,8 +31,19 @@ polyglot-setup:
 component: setup
 	cargo build --profile component -p sqlite-sessions --target wasm32-wasip2
 
+# Builds the app, composes it with the store (wac plug), and serves it on
+# http://127.0.0.1:$(PORT)/ with ./sessions as the session directory.
 demo: setup
+	cargo run $(CARGO_PROFILE) -p host-test --bin edge-server -- --dir ./sessions --port $(PORT)
+
+# The scripted, HTTP-free walk through login / counter / flash / logout.
+demo-script: setup
 	cargo run $(CARGO_PROFILE) -p host-test --bin demo -- --dir ./sessions
+
+# Just the composed demo component, for `wasmtime serve` or Spin.
+edge-wasm: setup
+	cargo build $(CARGO_PROFILE) -p edge-artifacts
+	@echo "$(EDGE_WASM)"
 
 test: setup polyglot-setup
 	cargo test $(CARGO_PROFILE) --workspace
@@ -36,3 +52,4 @@ lint: setup
 	cargo fmt --all -- --check
 	cargo clippy $(CARGO_PROFILE) --workspace --all-targets -- -D warnings
 	cargo clippy --profile component -p sqlite-sessions --target wasm32-wasip2 -- -D warnings
+	cargo clippy $(CARGO_PROFILE) -p edge-app --target wasm32-wasip2 -- -D warnings

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building the component needs, only where it is missing:
-# the wasm32-wasip2 Rust target, and clang/llvm-ar/wasi-libc headers for the
-# bundled SQLite. Safe to run repeatedly.
+# the wasm32-wasip2 Rust target, clang/llvm-ar/wasi-libc headers for the
+# bundled SQLite, and wac-cli 0.12, which composes the edge demo.
+# Safe to run repeatedly.
 set -euo pipefail
 
 need_apt=()
@@ -19,4 +20,12 @@ fi
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   echo "setup: adding the wasm32-wasip2 Rust target" >&2
   rustup target add wasm32-wasip2
+fi
+
+# `wac plug` composes the edge demo's app with the store
+# (examples/edge-artifacts/build.rs). Built from crates.io: a few minutes, once.
+if ! wac --version 2>/dev/null | grep -q ' 0\.12\.'; then
+  echo "setup: installing wac-cli 0.12 (composes the edge demo)" >&2
+  # Its own target directory: the project's (CARGO_TARGET_DIR) is for the project.
+  env -u CARGO_TARGET_DIR cargo install wac-cli --version '^0.12' --locked
 fi

@@ -27,6 +27,7 @@
 pub mod admin;
 mod clock;
 pub mod host_calls;
+pub mod http_server;
 mod memory;
 mod request;
 mod runtime;
