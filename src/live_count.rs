@@ -39,7 +39,6 @@ use crate::error::{Error, LimitKind, Result};
 use crate::storage;
 use crate::sweep::list_shard;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
-use std::time::Duration;
 
 /// The counter database's name in the directory root.
 pub const FILE_NAME: &str = "live-count.db";
@@ -189,7 +188,9 @@ fn initialize(tx: &Transaction, cfg: &StoreConfig) -> Result<bool> {
 
 fn store_count(tx: &Transaction, cfg: &StoreConfig, shard: u8) -> Result<()> {
     let name = format!("{shard:02x}");
-    let live = list_shard(&format!("{}/{name}", cfg.directory), &name)?.0.len() as i64;
+    let live = list_shard(&format!("{}/{name}", cfg.directory), &name)?
+        .0
+        .len() as i64;
     tx.execute(
         "INSERT OR REPLACE INTO shard (shard, live) VALUES (?1, ?2)",
         [i64::from(shard), live],
