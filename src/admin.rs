@@ -13,6 +13,7 @@ use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 use crate::expiry;
 use crate::ids::{SessionFile, SessionId};
+use crate::live_count;
 use crate::storage::{self, Meta, SessionDb};
 use crate::sweep::{self, WalkItem};
 
@@ -71,9 +72,10 @@ pub struct SessionDump {
     pub entries: Vec<Entry>,
 }
 
-/// Suffixes SQLite gives the files (and dotfile-lock directories) it keeps
-/// next to a database.
-const COMPANION_SUFFIXES: &[&str] = &["-journal", "-wal", "-shm", ".lock"];
+/// Suffixes of what is kept next to a database: SQLite's journal files, and
+/// the `sessions` VFS's lock directory and its break directory (see
+/// `vfs::lease`).
+const COMPANION_SUFFIXES: &[&str] = &["-journal", "-wal", "-shm", ".lock", ".lock-break"];
 
 /// One slice of a listing of the session directory: reads the metadata of at
 /// most `budget` session files after `cursor`, walking exactly as `sweep`
@@ -194,7 +196,17 @@ fn info(cfg: &StoreConfig, file: String, meta: &Meta, file_bytes: u64, now_ms: i
 /// (including everything at the top level) is foreign.
 fn classify_other(rel: &str) -> OtherKind {
     let Some((shard, name)) = rel.split_once('/') else {
-        return OtherKind::ForeignName;
+        // The live-session counter (`max-live-sessions`) and its companions
+        // are the store's own.
+        let ours = rel == live_count::FILE_NAME
+            || COMPANION_SUFFIXES
+                .iter()
+                .any(|suffix| rel.strip_suffix(suffix) == Some(live_count::FILE_NAME));
+        return if ours {
+            OtherKind::Companion
+        } else {
+            OtherKind::ForeignName
+        };
     };
     let companion = COMPANION_SUFFIXES.iter().any(|suffix| {
         name.strip_suffix(suffix)
@@ -217,6 +229,10 @@ mod tests {
         let rel = |suffix: &str| format!("{}/{}{suffix}", f.shard, f.name);
         assert_eq!(classify_other(&rel("-journal")), OtherKind::Companion);
         assert_eq!(classify_other(&rel(".lock")), OtherKind::Companion);
+        assert_eq!(classify_other(&rel(".lock-break")), OtherKind::Companion);
+        assert_eq!(classify_other("live-count.db"), OtherKind::Companion);
+        assert_eq!(classify_other("live-count.db.lock"), OtherKind::Companion);
+        assert_eq!(classify_other("live-count.db.x"), OtherKind::ForeignName);
         assert_eq!(classify_other(&rel(".bak")), OtherKind::ForeignName);
         assert_eq!(
             classify_other(&format!("{}/notes.txt", f.shard)),
