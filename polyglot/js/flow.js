@@ -55,10 +55,13 @@ function config(directory, flow) {
     maxValueBytes: cfg['max-value-bytes'],
     maxSessionBytes: undefined,
     maxKeys: undefined,
+    maxLiveSessions: undefined,
     idleTimeoutSeconds: undefined,
     absoluteTimeoutSeconds: undefined,
     activityGranularitySeconds: undefined,
     busyTimeoutMs: undefined,
+    lockLeaseMs: undefined,
+    durability: undefined,
     fileNameSecret: undefined,
     signingKeys: undefined,
     cookie: {

@@ -31,10 +31,13 @@ def make_config(directory: str, flow: dict) -> sessions.Config:
         max_value_bytes=cfg.get("max-value-bytes"),
         max_session_bytes=None,
         max_keys=None,
+        max_live_sessions=None,
         idle_timeout_seconds=None,
         absolute_timeout_seconds=None,
         activity_granularity_seconds=None,
         busy_timeout_ms=None,
+        lock_lease_ms=None,
+        durability=None,
         file_name_secret=None,
         signing_keys=None,
         cookie=sessions.CookieConfig(

@@ -95,10 +95,13 @@ fn config() -> Config {
         max_value_bytes: None,
         max_session_bytes: None,
         max_keys: None,
+        max_live_sessions: None,
         idle_timeout_seconds: None,
         absolute_timeout_seconds: None,
         activity_granularity_seconds: None,
         busy_timeout_ms: None,
+        lock_lease_ms: None,
+        durability: None,
         file_name_secret: None,
         signing_keys: None,
         cookie: CookieConfig {
