@@ -17,7 +17,7 @@ CARGO_PROFILE := --release
 # The edge demo's port on 127.0.0.1: `make demo PORT=9000`.
 PORT ?= 8080
 # Where examples/edge-artifacts puts the composed demo (app + store).
-EDGE_WASM := $(CARGO_TARGET_DIR)/component/wasm32-wasip2/release/edge_demo.wasm
+EDGE_WASM := $(CARGO_TARGET_DIR)/component/wasm32-wasip2/component/edge_demo.wasm
 
 .PHONY: setup polyglot-setup demo demo-script edge-wasm test lint bench component
 setup:

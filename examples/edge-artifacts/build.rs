@@ -11,7 +11,7 @@
 //! host-test's for the same reason.
 //!
 //! The composed file lands next to its inputs, at
-//! `<outer target>/component/wasm32-wasip2/release/edge_demo.wasm`, a stable
+//! `<outer target>/component/wasm32-wasip2/component/edge_demo.wasm`, a stable
 //! path for `wasmtime serve`. `wac` comes from `$WAC` or `PATH`
 //! (`cargo install wac-cli --version ^0.12 --locked`; `.ci/setup.sh` does it).
 //! `SQLITE_SESSIONS_SKIP_COMPONENT_BUILD=1` skips all of this, as it does for
@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const TARGET: &str = "wasm32-wasip2";
+/// The workspace's `[profile.component]` (release + LTO), as host-test uses:
+/// both nested builds then share one store artifact.
+const PROFILE: &str = "component";
 const SKIP_VAR: &str = "SQLITE_SESSIONS_SKIP_COMPONENT_BUILD";
 const WAC_VAR: &str = "WAC";
 const WAC_INSTALL: &str = "cargo install wac-cli --version ^0.12 --locked";
@@ -65,7 +68,7 @@ fn main() {
         Paths::default()
     } else {
         let target_dir = component_target_dir(&out_dir);
-        let release = target_dir.join(TARGET).join("release");
+        let release = target_dir.join(TARGET).join(PROFILE);
         cargo_build(&workspace, &target_dir, "sqlite-sessions");
         cargo_build(&workspace, &target_dir, "edge-app");
         let paths = Paths {
@@ -132,7 +135,7 @@ fn cargo_build(workspace: &Path, target_dir: &Path, package: &str) {
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(workspace.join("Cargo.toml"))
-        .args(["-p", package, "--release", "--target", TARGET])
+        .args(["-p", package, "--profile", PROFILE, "--target", TARGET])
         .arg("--target-dir")
         .arg(target_dir)
         .current_dir(workspace);
