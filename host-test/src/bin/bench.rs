@@ -903,7 +903,7 @@ fn sweep_pass(
     clock: &FakeClock,
     budget: u32,
 ) -> anyhow::Result<SweepPass> {
-    let config = default_config();
+    let config = bench_config();
     let mut pass = SweepPass {
         calls: 0,
         examined: 0,
