@@ -253,6 +253,9 @@ impl Limits {
             LimitKind::ValueBytes => self.value_bytes.into(),
             LimitKind::SessionBytes => self.session_bytes,
             LimitKind::KeysPerSession => self.keys.into(),
+            // The model never sets max-live-sessions (tests/live_quota.rs
+            // covers it), so the component can never report it here.
+            LimitKind::LiveSessions => unreachable!("max-live-sessions is not configured"),
         }
     }
 }

@@ -19,6 +19,8 @@ pub fn variant_name(e: &Error) -> &'static str {
         Error::InvalidPath(_) => "invalid-path",
         Error::NotJson(_) => "not-json",
         Error::NotFound => "not-found",
+        Error::NotAnInteger(_) => "not-an-integer",
+        Error::Overflow => "overflow",
         Error::TooLarge(_) => "too-large",
         Error::Busy => "busy",
         Error::Storage(_) => "storage",
