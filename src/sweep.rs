@@ -227,18 +227,17 @@ pub(crate) fn list_shard(dir: &str, shard: &str) -> Result<(Vec<String>, Vec<Str
         }
         Err(e) => return Err(e.into()),
     };
-    let (names, others): (Vec<(bool, String)>, Vec<(bool, String)>) = entries
-        .filter_map(|e| e.ok())
-        .map(|e| {
-            // The entry's type comes with the listing: no extra host call.
-            let is_file = e.file_type().is_ok_and(|t| t.is_file());
-            (is_file, e.file_name().to_string_lossy().into_owned())
-        })
-        .partition(|(is_file, n)| *is_file && SessionFile::is_session_file_name(shard, n));
-    let (mut names, mut others): (Vec<String>, Vec<String>) = (
-        names.into_iter().map(|(_, n)| n).collect(),
-        others.into_iter().map(|(_, n)| n).collect(),
-    );
+    let (mut names, mut others) = (Vec::new(), Vec::new());
+    for entry in entries.filter_map(|e| e.ok()) {
+        // The entry's type comes with the listing: no extra host call.
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_file && SessionFile::is_session_file_name(shard, &name) {
+            names.push(name);
+        } else {
+            others.push(name);
+        }
+    }
     names.sort();
     others.sort();
     Ok((names, others))

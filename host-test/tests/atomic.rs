@@ -470,7 +470,8 @@ fn a_failing_batch_names_the_op_and_writes_nothing() {
         key: "v".into(),
         value: vec![0x61],
     });
-    let cases: Vec<(Vec<BatchOp>, u32, fn(&Error) -> bool)> = vec![
+    type Case = (Vec<BatchOp>, u32, fn(&Error) -> bool);
+    let cases: Vec<Case> = vec![
         // Input errors, found before the lock.
         (vec![increment("n", 1), bad_value], 1, |e| {
             matches!(e, Error::InvalidValue(_))

@@ -53,7 +53,7 @@ impl Attrs {
         if name.starts_with("__secure-") && !secure {
             return false;
         }
-        !(self.same_site == Some(SameSite::None) && !secure)
+        self.same_site != Some(SameSite::None) || secure
     }
 
     /// Checks the attributes every header for this config shares.
