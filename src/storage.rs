@@ -82,9 +82,28 @@ pub struct DbOptions {
 pub struct SessionDb {
     conn: Connection,
     path: String,
+    /// Settings that load the schema, run inside the first transaction so
+    /// that loading it does not cost a lock cycle of its own.
+    deferred_pragmas: Option<&'static str>,
 }
 
 impl SessionDb {
+    /// `BEGIN IMMEDIATE`: the `sessions` VFS has one lock level, so taking
+    /// it at `BEGIN` costs nothing more, and the schema load that the first
+    /// statement of a connection triggers happens inside it instead of in a
+    /// lock cycle (three host calls) of its own. No journal is written
+    /// unless something is.
+    fn begin(&mut self) -> Result<Transaction<'_>> {
+        let pending = self.deferred_pragmas.take();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(pragmas) = pending {
+            tx.execute_batch(pragmas)?;
+        }
+        Ok(tx)
+    }
+
     /// Opens the session file at `path` if it exists; never creates it.
     pub fn open_existing(path: &str, opts: DbOptions) -> Result<Option<SessionDb>> {
         match open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, opts) {
@@ -113,9 +132,7 @@ impl SessionDb {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         let mut db = open(path, flags, opts)?;
         let outcome = (|| {
-            let tx = db
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = db.begin()?;
             tx.execute_batch(SCHEMA)?;
             let mut meta = Meta {
                 timing: Timing {
@@ -151,17 +168,11 @@ impl SessionDb {
         }
     }
 
-    /// Runs `f` in a read transaction, after checking the session still exists.
-    ///
-    /// `BEGIN IMMEDIATE`, not `DEFERRED`: the `sessions` VFS has one lock
-    /// level, so taking it at `BEGIN` costs nothing more, and it keeps the
-    /// schema load that a connection's first statement triggers inside the
-    /// same lock instead of a lock cycle (three host calls) of its own. No
-    /// journal is written unless something is.
+    /// Runs `f` in a read transaction (see `begin`: under the VFS's one lock
+    /// level, a read takes the same lock a write does), after checking the
+    /// session still exists.
     pub fn read<T>(&mut self, f: impl FnOnce(&Transaction, &Meta) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin()?;
         let meta = live_meta(&tx)?;
         f(&tx, &meta)
     }
@@ -174,9 +185,7 @@ impl SessionDb {
         &mut self,
         f: impl FnOnce(&Transaction, &mut Meta) -> Result<T>,
     ) -> Result<(Meta, T)> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin()?;
         let mut meta = live_meta(&tx)?;
         let out = f(&tx, &mut meta)?;
         save_meta(&tx, &meta)?;
@@ -201,9 +210,7 @@ impl SessionDb {
         opts: DbOptions,
         now_ms: i64,
     ) -> Result<(SessionDb, Meta)> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin()?;
         let old = live_meta(&tx)?;
         let (new_db, new_meta, ()) =
             SessionDb::create_with(new_path, new_shard_dir, opts, now_ms, |ntx, meta| {
@@ -240,9 +247,7 @@ impl SessionDb {
     /// Marks the session destroyed (visible to every other connection) and
     /// deletes its file.
     pub fn destroy(mut self) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin()?;
         live_meta(&tx)?;
         mark_destroyed(&tx)?;
         tx.commit()?;
@@ -253,7 +258,7 @@ impl SessionDb {
     /// Closes the connection and removes the file (and any journal left by a
     /// crash). Only for a session already marked destroyed.
     pub fn delete_file(self) {
-        let SessionDb { conn, path } = self;
+        let SessionDb { conn, path, .. } = self;
         drop(conn);
         remove_files(&path);
     }
@@ -263,6 +268,7 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
     Ok(SessionDb {
         conn: connect(path, flags, opts)?,
         path: path.to_string(),
+        deferred_pragmas: deferred_pragmas(opts),
     })
 }
 
@@ -281,11 +287,18 @@ pub(crate) fn connect(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<C
     // set here because `PRAGMA journal_mode` reads the file: a lock cycle
     // per open. `tests/faults.rs` checks the journal is deleted at commit.
     // Statement journals and sorts stay in memory: no temporary files.
-    conn.execute_batch(match opts.durability {
-        Durability::PowerLoss => "PRAGMA temp_store=MEMORY; PRAGMA synchronous=FULL;",
-        Durability::ProcessCrash => "PRAGMA temp_store=MEMORY; PRAGMA synchronous=OFF;",
-    })?;
+    conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
     Ok(conn)
+}
+
+/// `synchronous` for the durability. FULL is SQLite's default in rollback
+/// mode, so `power-loss` needs nothing; `PRAGMA synchronous` loads the
+/// schema, so it runs inside the first transaction (see `SessionDb::begin`).
+pub(crate) fn deferred_pragmas(opts: DbOptions) -> Option<&'static str> {
+    match opts.durability {
+        Durability::PowerLoss => None,
+        Durability::ProcessCrash => Some("PRAGMA synchronous=OFF;"),
+    }
 }
 
 /// Opens a session file the way the store does (same VFS, same lock, so a

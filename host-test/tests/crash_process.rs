@@ -27,6 +27,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
     let mut cfg = default_config();
     cfg.lock_lease_ms = Some(lease_ms);
     cfg.busy_timeout_ms = Some(30_000);
+    cfg.max_keys = Some(1_000_000); // as crash-writer
 
     let id = {
         let mut req = rt.request(dir.path()).unwrap();
@@ -54,7 +55,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
                 &lease_ms.to_string(),
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -68,9 +69,15 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
             }
         });
         // Let it get going (its first ack), then kill it 0–40 ms later.
-        let first = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("child never wrote");
+        let Ok(first) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "round {round}: the child never acknowledged a write ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
         rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1);
         std::thread::sleep(Duration::from_micros((rng >> 33) % 40_000));
         child.kill().unwrap(); // SIGKILL

@@ -34,6 +34,8 @@ fn main() -> anyhow::Result<()> {
     let mut config = default_config();
     config.lock_lease_ms = Some(lease_ms);
     config.busy_timeout_ms = Some(30_000);
+    // Every round adds keys; long runs pass the default 1,024.
+    config.max_keys = Some(1_000_000);
     let mut out = std::io::stdout().lock();
     for n in from.. {
         let mut req = runtime.request(&dir)?;
