@@ -152,16 +152,11 @@ pub fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
 /// and stale-lock recovery).
 fn connect(cfg: &StoreConfig) -> Result<Connection> {
     let path = format!("{}/{FILE_NAME}", cfg.directory);
-    let opts = cfg.db_options();
-    let conn = storage::connect(
+    storage::connect(
         &path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        opts,
-    )?;
-    if let Some(pragmas) = storage::deferred_pragmas(opts) {
-        conn.execute_batch(pragmas)?;
-    }
-    Ok(conn)
+        cfg.db_options(),
+    )
 }
 
 /// Creates the table on first use and fills it by counting every shard, so a

@@ -82,9 +82,6 @@ pub struct DbOptions {
 pub struct SessionDb {
     conn: Connection,
     path: String,
-    /// Settings that load the schema, run inside the first transaction so
-    /// that loading it does not cost a lock cycle of its own.
-    deferred_pragmas: Option<&'static str>,
 }
 
 impl SessionDb {
@@ -94,14 +91,9 @@ impl SessionDb {
     /// lock cycle (three host calls) of its own. No journal is written
     /// unless something is.
     fn begin(&mut self) -> Result<Transaction<'_>> {
-        let pending = self.deferred_pragmas.take();
-        let tx = self
+        Ok(self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(pragmas) = pending {
-            tx.execute_batch(pragmas)?;
-        }
-        Ok(tx)
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
     /// Opens the session file at `path` if it exists; never creates it.
@@ -268,7 +260,6 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
     Ok(SessionDb {
         conn: connect(path, flags, opts)?,
         path: path.to_string(),
-        deferred_pragmas: deferred_pragmas(opts),
     })
 }
 
@@ -287,18 +278,16 @@ pub(crate) fn connect(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<C
     // set here because `PRAGMA journal_mode` reads the file: a lock cycle
     // per open. `tests/faults.rs` checks the journal is deleted at commit.
     // Statement journals and sorts stay in memory: no temporary files.
-    conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
+    //
+    // `synchronous=FULL` is SQLite's default in rollback mode, so
+    // `power-loss` sets nothing. `PRAGMA synchronous` loads the schema (a
+    // lock cycle, three host calls) and SQLite refuses it inside a
+    // transaction, so `process-crash` pays that once per connection.
+    conn.execute_batch(match opts.durability {
+        Durability::PowerLoss => "PRAGMA temp_store=MEMORY;",
+        Durability::ProcessCrash => "PRAGMA temp_store=MEMORY; PRAGMA synchronous=OFF;",
+    })?;
     Ok(conn)
-}
-
-/// `synchronous` for the durability. FULL is SQLite's default in rollback
-/// mode, so `power-loss` needs nothing; `PRAGMA synchronous` loads the
-/// schema, so it runs inside the first transaction (see `SessionDb::begin`).
-pub(crate) fn deferred_pragmas(opts: DbOptions) -> Option<&'static str> {
-    match opts.durability {
-        Durability::PowerLoss => None,
-        Durability::ProcessCrash => Some("PRAGMA synchronous=OFF;"),
-    }
 }
 
 /// Opens a session file the way the store does (same VFS, same lock, so a
