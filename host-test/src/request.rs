@@ -37,6 +37,9 @@ pub struct RequestOptions {
     /// of handing each to a blocking thread pool. Default `true`: requests
     /// here are synchronous, so the hand-off only adds latency.
     pub allow_blocking_current_thread: bool,
+    /// Preopen the session directory read-only (`FsPerms::ReadOnly`), as a
+    /// host that mounts it read-only would. Default `false`.
+    pub read_only: bool,
 }
 
 impl Default for RequestOptions {
@@ -47,6 +50,7 @@ impl Default for RequestOptions {
             fuel: None,
             inherit_stderr: true,
             allow_blocking_current_thread: true,
+            read_only: false,
         }
     }
 }
@@ -141,7 +145,15 @@ impl Request {
         if let Some(clock) = &options.wall_clock {
             wasi.wall_clock(clock.clone());
         }
-        if let Err(e) = wasi.preopened_dir(session_dir, &options.guest_dir, FsPerms::ReadWrite) {
+        if let Err(e) = wasi.preopened_dir(
+            session_dir,
+            &options.guest_dir,
+            if options.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            },
+        ) {
             return Err(anyhow::Error::from(e))
                 .with_context(|| format!("preopening {}", session_dir.display()));
         }
