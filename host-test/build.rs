@@ -18,19 +18,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const TARGET: &str = "wasm32-wasip2";
-/// `[profile.component]` in the workspace Cargo.toml.
-const PROFILE: &str = "component";
-const SKIP_VAR: &str = "SQLITE_SESSIONS_SKIP_COMPONENT_BUILD";
-
-/// C toolchain for the bundled SQLite (see /work/shared/NOTES.md): cc-rs
-/// reads these per-target variables; we only fill in the ones the caller did
-/// not set.
-const C_TOOLCHAIN: &[(&str, &str)] = &[
-    ("CC_wasm32_wasip2", "clang-19"),
-    ("AR_wasm32_wasip2", "llvm-ar-19"),
-    ("CFLAGS_wasm32_wasip2", "-isystem /usr/include/wasm32-wasi"),
-];
+#[path = "../build-support/nested_cargo.rs"]
+mod nested_cargo;
+use nested_cargo::{
+    component_target_dir, scrub_env, set_c_toolchain, C_TOOLCHAIN, PROFILE, SKIP_VAR, TARGET,
+};
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -82,20 +74,6 @@ fn main() {
         .expect("failed to write $OUT_DIR/component_path.rs");
 }
 
-/// `<outer target dir>/component`.
-///
-/// OUT_DIR is `<target>/<profile>/build/<pkg>-<hash>/out` (with a
-/// `<triple>/` after `<target>` when the host crate itself is built with
-/// `--target`; then the component dir lands under that, which is just as
-/// separate from the outer lock).
-fn component_target_dir(out_dir: &Path) -> PathBuf {
-    let outer = out_dir
-        .ancestors()
-        .nth(4)
-        .unwrap_or_else(|| panic!("unexpected OUT_DIR layout: {}", out_dir.display()));
-    outer.join("component")
-}
-
 fn build_component(workspace: &Path, target_dir: &Path) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
@@ -115,11 +93,7 @@ fn build_component(workspace: &Path, target_dir: &Path) {
         .current_dir(workspace);
 
     scrub_env(&mut cmd);
-    for (var, default) in C_TOOLCHAIN {
-        if env::var_os(var).is_none() {
-            cmd.env(var, default);
-        }
-    }
+    set_c_toolchain(&mut cmd);
 
     // Our stdout is read by cargo as `cargo:` directives, so the child's
     // stdout must not reach it; its stderr (the compiler's messages) is
@@ -137,57 +111,6 @@ fn build_component(workspace: &Path, target_dir: &Path) {
              The compiler's messages are above. Things this build needs:\n{}",
             diagnose()
         );
-    }
-}
-
-/// Removes the variables that cargo sets for *this* build script, or that
-/// belong to the outer build, and would mislead the nested cargo or the build
-/// scripts it runs (libsqlite3-sys's cc-rs in particular).
-fn scrub_env(cmd: &mut Command) {
-    const EXACT: &[&str] = &[
-        // Host rustflags (e.g. `-C target-cpu=native`) must not reach wasm.
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        // `--target-dir` / `--target` decide these.
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "CARGO_BUILD_TARGET_DIR",
-        // `cargo clippy` lints the workspace through this wrapper; the
-        // component is not ours to lint here (and `-D warnings` would fail
-        // the host build on a guest lint).
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CLIPPY_ARGS",
-        "CLIPPY_CONF_DIR",
-        // Per-build-script variables: the nested cargo sets its own for its
-        // own build scripts, but a stale one it does not set (for example
-        // CARGO_CFG_UNIX, which is absent for wasm) would leak through.
-        "OUT_DIR",
-        "TARGET",
-        "HOST",
-        "NUM_JOBS",
-        "OPT_LEVEL",
-        "DEBUG",
-        "PROFILE",
-        "RUSTC_LINKER",
-        "RUSTDOC",
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_MANIFEST_LINKS",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-    ];
-    const PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "DEP_"];
-    for var in EXACT {
-        cmd.env_remove(var);
-    }
-    for (key, _) in env::vars_os() {
-        if let Some(key) = key.to_str() {
-            if PREFIXES.iter().any(|p| key.starts_with(p)) {
-                cmd.env_remove(key);
-            }
-        }
     }
 }
 

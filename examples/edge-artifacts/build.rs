@@ -7,8 +7,9 @@
 //! the store with exactly host-test's command and environment, so the two
 //! build scripts share one build of it instead of each invalidating the
 //! other's; the app is a separate invocation so that its dependencies'
-//! features never unify with the store's. `scrub_env` must stay in step with
-//! host-test's for the same reason.
+//! features never unify with the store's. The nested build's inputs (target,
+//! profile, C toolchain, scrubbed environment) come from the one copy in
+//! `build-support/nested_cargo.rs`, for the same reason.
 //!
 //! The composed file lands next to its inputs, at
 //! `<outer target>/component/wasm32-wasip2/component/edge_demo.wasm`, a stable
@@ -23,20 +24,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const TARGET: &str = "wasm32-wasip2";
-/// The workspace's `[profile.component]` (release + LTO), as host-test uses:
-/// both nested builds then share one store artifact.
-const PROFILE: &str = "component";
-const SKIP_VAR: &str = "SQLITE_SESSIONS_SKIP_COMPONENT_BUILD";
+#[path = "../../build-support/nested_cargo.rs"]
+mod nested_cargo;
+use nested_cargo::{
+    component_target_dir, scrub_env, set_c_toolchain, C_TOOLCHAIN, PROFILE, SKIP_VAR, TARGET,
+};
+
 const WAC_VAR: &str = "WAC";
 const WAC_INSTALL: &str = "cargo install wac-cli --version ^0.12 --locked";
-
-/// The same defaults host-test/build.rs gives the bundled SQLite's C build.
-const C_TOOLCHAIN: &[(&str, &str)] = &[
-    ("CC_wasm32_wasip2", "clang-19"),
-    ("AR_wasm32_wasip2", "llvm-ar-19"),
-    ("CFLAGS_wasm32_wasip2", "-isystem /usr/include/wasm32-wasi"),
-];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -120,15 +115,6 @@ impl Paths {
     }
 }
 
-/// `<outer target dir>/component`, the same directory host-test uses.
-fn component_target_dir(out_dir: &Path) -> PathBuf {
-    out_dir
-        .ancestors()
-        .nth(4)
-        .unwrap_or_else(|| panic!("unexpected OUT_DIR layout: {}", out_dir.display()))
-        .join("component")
-}
-
 fn cargo_build(workspace: &Path, target_dir: &Path, package: &str) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
@@ -140,11 +126,7 @@ fn cargo_build(workspace: &Path, target_dir: &Path, package: &str) {
         .arg(target_dir)
         .current_dir(workspace);
     scrub_env(&mut cmd);
-    for (var, default) in C_TOOLCHAIN {
-        if env::var_os(var).is_none() {
-            cmd.env(var, default);
-        }
-    }
+    set_c_toolchain(&mut cmd);
     // Our stdout carries `cargo:` directives, so the child's goes to stderr.
     cmd.stdout(Stdio::from(std::io::stderr()))
         .stderr(Stdio::inherit());
@@ -180,48 +162,5 @@ fn wac_plug(paths: &Paths) {
     });
     if !status.success() {
         panic!("`wac plug` failed ({status}); its messages are above");
-    }
-}
-
-/// The variables of the outer build that would mislead the nested cargo or
-/// the build scripts it runs. The same list as host-test/build.rs's, so the
-/// store's nested build sees the same environment from both scripts.
-fn scrub_env(cmd: &mut Command) {
-    const EXACT: &[&str] = &[
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "CARGO_BUILD_TARGET_DIR",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CLIPPY_ARGS",
-        "CLIPPY_CONF_DIR",
-        "OUT_DIR",
-        "TARGET",
-        "HOST",
-        "NUM_JOBS",
-        "OPT_LEVEL",
-        "DEBUG",
-        "PROFILE",
-        "RUSTC_LINKER",
-        "RUSTDOC",
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_MANIFEST_LINKS",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-    ];
-    const PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "DEP_"];
-    for var in EXACT {
-        cmd.env_remove(var);
-    }
-    for (key, _) in env::vars_os() {
-        if let Some(key) = key.to_str() {
-            if PREFIXES.iter().any(|p| key.starts_with(p)) {
-                cmd.env_remove(key);
-            }
-        }
     }
 }

@@ -97,28 +97,21 @@ impl LeaseLock {
     /// (for now): the caller reports busy and SQLite's busy handler retries.
     pub fn try_acquire(&mut self) -> io::Result<Option<Acquired>> {
         debug_assert!(self.held_since.is_none());
-        let before = Instant::now();
-        match raw::create_dir(&self.lock_dir) {
-            Ok(()) => {
-                self.held_since = Some(before);
-                self.watching_lock = None;
-                return Ok(Some(Acquired::Fresh));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+        if let Some(how) = self.try_create()? {
+            return Ok(Some(how));
         }
         let Some(mtime) = mtime_of(&self.lock_dir)? else {
             // Released between our mkdir and stat: try again at once.
-            return self.retry_fresh();
+            return self.try_create();
         };
-        let stale = observe(&mut self.watching_lock, mtime, self.lease);
-        if !stale {
+        if !observe(&mut self.watching_lock, mtime, self.lease) {
             return Ok(None);
         }
         self.try_break(mtime)
     }
 
-    fn retry_fresh(&mut self) -> io::Result<Option<Acquired>> {
+    /// `mkdir`: the lock, if nobody holds it.
+    fn try_create(&mut self) -> io::Result<Option<Acquired>> {
         let before = Instant::now();
         match raw::create_dir(&self.lock_dir) {
             Ok(()) => {
