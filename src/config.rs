@@ -86,6 +86,7 @@ impl StoreConfig {
             busy_timeout_ms: self.busy_timeout_ms,
             lock_lease_ms: self.lock_lease_ms,
             durability: self.durability,
+            expiry_hint: Some(self.expiry),
         }
     }
 
@@ -133,6 +134,9 @@ impl StoreConfig {
             ));
         }
         self.cookie.validate()?;
+        if crate::vfs::fs::is_preopened_dir(&self.directory) {
+            return Ok(self);
+        }
         match crate::vfs::fs::stat(&self.directory) {
             Ok(Some((true, _))) => Ok(self),
             Ok(Some(_)) => Err(Error::Config(format!(

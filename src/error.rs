@@ -76,6 +76,11 @@ impl From<rusqlite::Error> for Error {
             if code.extended_code == crate::vfs::LEASE_LAPSED {
                 return Error::Busy;
             }
+            // The file was deleted since this connection last saw it: the
+            // session was destroyed by another request.
+            if code.extended_code == crate::vfs::VANISHED {
+                return Error::NotFound;
+            }
         }
         Error::Storage(e.to_string())
     }

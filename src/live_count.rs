@@ -38,7 +38,7 @@ use crate::config::StoreConfig;
 use crate::error::{Error, LimitKind, Result};
 use crate::storage;
 use crate::sweep::list_shard;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
 
 /// The counter database's name in the directory root.
 pub const FILE_NAME: &str = "live-count.db";
@@ -52,7 +52,7 @@ pub fn reserve(cfg: &StoreConfig, session_path: &str) -> Result<()> {
     };
     let shard = shard_of(session_path)?;
     let mut conn = connect(cfg)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = storage::begin_write(&mut conn)?;
     initialize(&tx, cfg)?;
     let live: i64 = tx.query_row("SELECT coalesce(sum(live), 0) FROM shard", [], |r| r.get(0))?;
     let actual = live.max(0) as u64 + 1;
@@ -83,7 +83,7 @@ pub fn release(cfg: &StoreConfig, session_path: &str) {
     let _ = (|| -> Result<()> {
         let shard = shard_of(session_path)?;
         let mut conn = connect(cfg)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = storage::begin_write(&mut conn)?;
         // A fresh count already reflects the deletion.
         if !initialize(&tx, cfg)? {
             tx.execute(
@@ -110,7 +110,7 @@ pub fn moved(cfg: &StoreConfig, from: &str, to: &str) {
             return Ok(());
         }
         let mut conn = connect(cfg)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = storage::begin_write(&mut conn)?;
         // A fresh count already sees the session in its new shard.
         if !initialize(&tx, cfg)? {
             tx.execute(
@@ -135,7 +135,7 @@ pub fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
         return Ok(());
     }
     let mut conn = connect(cfg)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = storage::begin_write(&mut conn)?;
     if !initialize(&tx, cfg)? {
         for &shard in shards {
             store_count(&tx, cfg, shard)?;

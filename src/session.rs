@@ -80,7 +80,6 @@ impl Store {
             meta: Some(meta),
             pending_overrides: Overrides::default(),
             refreshed,
-            wrote: refreshed,
         }))
     }
 
@@ -96,7 +95,6 @@ impl Store {
             meta: None,
             pending_overrides: Overrides::default(),
             refreshed: false,
-            wrote: false,
         }
     }
 
@@ -214,9 +212,6 @@ pub struct Session {
     /// The browser's cookie needs re-sending: activity or `set-expiry`
     /// changed the session's lifetime during this request.
     refreshed: bool,
-    /// This handle committed a write, so the file's expiry hint needs
-    /// refreshing when the handle is dropped.
-    wrote: bool,
 }
 
 impl Session {
@@ -454,7 +449,6 @@ impl Session {
                     live_count::moved(&self.cfg, &old_path, &p.file);
                 }
                 self.meta = Some(meta);
-                self.wrote = true;
             }
         }
         self.id = new_id;
@@ -607,7 +601,6 @@ impl Session {
                 out
             }
         };
-        self.wrote = true;
         Ok(out)
     }
 
@@ -615,19 +608,6 @@ impl Session {
     fn note_gone<T>(&mut self, result: &Result<T>) {
         if matches!(result, Err(Error::NotFound)) {
             self.state = State::Destroyed;
-        }
-    }
-}
-
-impl Drop for Session {
-    /// Leaves the session's expiry in its file's modification time, so a sweep
-    /// can skip it unopened (see `sweep`). Best effort: a wrong hint costs the
-    /// sweep one open, never a wrong deletion.
-    fn drop(&mut self) {
-        if let (true, State::Stored(db), Some(meta)) = (self.wrote, &self.state, &self.meta) {
-            let effective = meta.overrides.apply(&self.cfg.expiry);
-            let _ =
-                sweep::set_expiry_hint(db.path(), expiry::expires_at_ms(meta.timing, &effective));
         }
     }
 }

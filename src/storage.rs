@@ -12,9 +12,9 @@
 //! checks the flag first, and a write that arrives late fails with
 //! `not-found` instead of vanishing (the shape of Rack CVE-2025-46336).
 
-use crate::config::Limits;
+use crate::config::{ExpiryDefaults, Limits};
 use crate::error::{Error, Result};
-use crate::expiry::{Overrides, Timing};
+use crate::expiry::{self, Overrides, Timing};
 use crate::vfs;
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
@@ -54,17 +54,20 @@ pub struct Meta {
 }
 
 /// How much a committed write survives. Both keep every session consistent
-/// (old or new state, never torn) when an instance traps or a process dies;
-/// they differ in what an OS crash or power cut may take.
+/// (old or new version, never torn: a commit renames a complete new file
+/// over the old one) when an instance traps, a process dies or the power
+/// fails; they differ in whether the last commits may be lost to an OS crash
+/// or power cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// `synchronous=FULL`: journal and database are fsynced at each commit,
-    /// so a committed write survives power loss on a real disk.
+    /// The new version is fsynced before it is renamed into place, so a
+    /// power cut leaves either version complete.
     #[default]
     PowerLoss,
-    /// `synchronous=OFF`: no fsync. A committed write survives the instance
-    /// or process dying (it is in the OS page cache), not an OS crash. On
-    /// tmpfs, which a power cut empties anyway, this loses nothing.
+    /// No fsync. A committed write survives the instance or process dying
+    /// (it is in the OS page cache), not an OS crash, which may leave the
+    /// renamed file without its data. On tmpfs, which a power cut empties
+    /// anyway, this loses nothing.
     ProcessCrash,
 }
 
@@ -76,24 +79,48 @@ pub struct DbOptions {
     /// The lock lease (see `vfs::lease`).
     pub lock_lease_ms: u32,
     pub durability: Durability,
+    /// The store's expiry defaults, to stamp each session file's mtime with
+    /// its expiry at every commit (the sweep's hint, see `sweep`). `None`
+    /// leaves the commit time.
+    pub expiry_hint: Option<ExpiryDefaults>,
 }
 
 /// An open session database.
 pub struct SessionDb {
     conn: Connection,
     path: String,
+    expiry_hint: Option<ExpiryDefaults>,
+}
+
+/// Starts a write transaction on `conn`: announced to the VFS, so its lock is
+/// taken as the transaction starts (see `vfs::set_write_intent`).
+pub(crate) fn begin_write(conn: &mut Connection) -> Result<Transaction<'_>> {
+    let intent = vfs::WriteIntent::announce(conn);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    drop(intent);
+    Ok(tx)
 }
 
 impl SessionDb {
-    /// `BEGIN IMMEDIATE`: the `sessions` VFS has one lock level, so taking
-    /// it at `BEGIN` costs nothing more, and the schema load that the first
-    /// statement of a connection triggers happens inside it instead of in a
-    /// lock cycle (three host calls) of its own. No journal is written
-    /// unless something is.
-    fn begin(&mut self) -> Result<Transaction<'_>> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    /// A read transaction: no lock (the VFS reads published versions only,
+    /// see `vfs`).
+    fn begin_read(&mut self) -> Result<Transaction<'_>> {
+        Ok(self.conn.transaction()?)
+    }
+
+    fn begin_write(&mut self) -> Result<Transaction<'_>> {
+        begin_write(&mut self.conn)
+    }
+
+    /// Commits `tx`, first stamping the file's mtime with the session's
+    /// expiry so that a sweep can skip it unopened: no extra call, the VFS
+    /// sets it on the new version before publishing it.
+    fn commit(hint: Option<ExpiryDefaults>, tx: Transaction, meta: &Meta) -> Result<()> {
+        if let Some(defaults) = hint {
+            let at = expiry::expires_at_ms(meta.timing, &meta.overrides.apply(&defaults));
+            vfs::set_commit_mtime(&tx, crate::sweep::hint_mtime(at));
+        }
+        Ok(tx.commit()?)
     }
 
     /// Opens the session file at `path` if it exists; never creates it.
@@ -123,8 +150,9 @@ impl SessionDb {
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         let mut db = open(path, flags, opts)?;
+        let hint = db.expiry_hint;
         let outcome = (|| {
-            let tx = db.begin()?;
+            let tx = db.begin_write()?;
             tx.execute_batch(SCHEMA)?;
             let mut meta = Meta {
                 timing: Timing {
@@ -147,7 +175,7 @@ impl SessionDb {
                 // caller deletes the file.
                 mark_destroyed(&tx)?;
             }
-            tx.commit()?;
+            SessionDb::commit(hint, tx, &meta)?;
             Ok((meta, out))
         })();
         match outcome {
@@ -160,11 +188,11 @@ impl SessionDb {
         }
     }
 
-    /// Runs `f` in a read transaction (see `begin`: under the VFS's one lock
-    /// level, a read takes the same lock a write does), after checking the
-    /// session still exists.
+    /// Runs `f` in a read transaction, after checking the session still
+    /// exists.
     pub fn read<T>(&mut self, f: impl FnOnce(&Transaction, &Meta) -> Result<T>) -> Result<T> {
-        let tx = self.begin()?;
+        let _scope = vfs::ReadScope::begin(&self.conn);
+        let tx = self.begin_read()?;
         let meta = live_meta(&tx)?;
         f(&tx, &meta)
     }
@@ -177,14 +205,15 @@ impl SessionDb {
         &mut self,
         f: impl FnOnce(&Transaction, &mut Meta) -> Result<T>,
     ) -> Result<(Meta, T)> {
-        let tx = self.begin()?;
+        let hint = self.expiry_hint;
+        let tx = self.begin_write()?;
         let mut meta = live_meta(&tx)?;
         let out = f(&tx, &mut meta)?;
         save_meta(&tx, &meta)?;
         if meta.key_count == 0 {
             mark_destroyed(&tx)?;
         }
-        tx.commit()?;
+        SessionDb::commit(hint, tx, &meta)?;
         Ok((meta, out))
     }
 
@@ -202,7 +231,7 @@ impl SessionDb {
         opts: DbOptions,
         now_ms: i64,
     ) -> Result<(SessionDb, Meta)> {
-        let tx = self.begin()?;
+        let tx = self.begin_write()?;
         let old = live_meta(&tx)?;
         let (new_db, new_meta, ()) =
             SessionDb::create_with(new_path, new_shard_dir, opts, now_ms, |ntx, meta| {
@@ -239,7 +268,7 @@ impl SessionDb {
     /// Marks the session destroyed (visible to every other connection) and
     /// deletes its file.
     pub fn destroy(mut self) -> Result<()> {
-        let tx = self.begin()?;
+        let tx = self.begin_write()?;
         live_meta(&tx)?;
         mark_destroyed(&tx)?;
         tx.commit()?;
@@ -260,6 +289,7 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
     Ok(SessionDb {
         conn: connect(path, flags, opts)?,
         path: path.to_string(),
+        expiry_hint: opts.expiry_hint,
     })
 }
 
@@ -268,30 +298,26 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
 /// way, so they all follow one lock protocol.
 pub(crate) fn connect(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {
     vfs::register().map_err(Error::Storage)?;
+    let durable = opts.durability == Durability::PowerLoss;
     let conn = Connection::open_with_flags_and_vfs(
-        vfs::uri(path, Duration::from_millis(opts.lock_lease_ms.into())),
+        vfs::uri(
+            path,
+            Duration::from_millis(opts.lock_lease_ms.into()),
+            durable,
+        ),
         flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         vfs::VFS_NAME,
     )?;
     conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms.into()))?;
-    // The VFS relies on journal_mode=DELETE, SQLite's default. It is not
-    // set here because `PRAGMA journal_mode` reads the file: a lock cycle
-    // per open. `tests/faults.rs` checks the journal is deleted at commit.
+    // The journal mode stays SQLite's default (DELETE) and `synchronous`
+    // its default (FULL): the VFS keeps the journal in memory and commits at
+    // SQLite's sync of the database, whether or not it fsyncs (see `vfs`).
     // Statement journals and sorts stay in memory: no temporary files.
-    //
-    // `synchronous=FULL` is SQLite's default in rollback mode, so
-    // `power-loss` sets nothing. `PRAGMA synchronous` loads the schema (a
-    // lock cycle, three host calls) and SQLite refuses it inside a
-    // transaction, so `process-crash` pays that once per connection.
-    conn.execute_batch(match opts.durability {
-        Durability::PowerLoss => "PRAGMA temp_store=MEMORY;",
-        Durability::ProcessCrash => "PRAGMA temp_store=MEMORY; PRAGMA synchronous=OFF;",
-    })?;
+    conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
     Ok(conn)
 }
 
-/// Opens a session file the way the store does (same VFS, same lock, so a
-/// stale lock is recovered and a hot journal rolled back first) and returns
+/// Opens a session file the way the store does (same VFS) and returns
 /// `PRAGMA integrity_check`'s verdict: `"ok"` for a sound file.
 pub fn integrity_check(path: &str, opts: DbOptions) -> Result<String> {
     let db = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, opts)?;
@@ -301,9 +327,9 @@ pub fn integrity_check(path: &str, opts: DbOptions) -> Result<String> {
 }
 
 fn remove_files(path: &str) {
-    // Best effort: a missing file is what we want anyway.
+    // Best effort: a missing file is what we want anyway. There is never a
+    // journal on disk (see `vfs`).
     let _ = vfs::fs::remove_file(path);
-    let _ = vfs::fs::remove_file(&format!("{path}-journal"));
 }
 
 /// The meta row of a session that still exists, or `not-found`.

@@ -1,16 +1,18 @@
 //! Deleting expired sessions across the directory, in budgeted slices, and the
 //! file-time hint that lets a sweep skip live sessions without opening them.
 //!
-//! The hint: when a handle that wrote to a session is dropped, the session
-//! file's modification time is set to the session's expiry time (one host
-//! call). A sweep then needs one `stat` per file: a modification time in the
-//! future means "not expired yet", and the file is skipped unopened.
+//! The hint: every commit to a session gives the new version of its file a
+//! modification time equal to the session's expiry time, before publishing
+//! it (the VFS does it in the commit, see `storage::SessionDb`), so the hint
+//! costs no call of its own. A sweep then needs one `stat` per file: a
+//! modification time in the future means "not expired yet", and the file is
+//! skipped unopened.
 //!
-//! The hint is only a hint. Anything that writes the file afterwards (SQLite
-//! itself, or a host that never drops the handle) moves the time back to
-//! "now", which makes the sweep open the file, read the real expiry from its
-//! `meta` row, and repair the hint. So a wrong hint costs one open, never a
-//! wrong deletion: the decision to delete is always made from `meta`.
+//! The hint is only a hint. Anything else that writes the file moves the
+//! time back to "now", which makes the sweep open the file, read the real
+//! expiry from its `meta` row, and repair the hint. So a wrong hint costs one
+//! open, never a wrong deletion: the decision to delete is always made from
+//! `meta`.
 
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
@@ -23,12 +25,16 @@ use crate::vfs;
 /// The hint for sessions that never expire: 9999-12-31T23:59:59Z.
 const NEVER_MS: i64 = 253_402_300_799_000;
 
-/// Sets `path`'s modification time to `expires_at_ms` (its access time is left
-/// alone).
-pub fn set_expiry_hint(path: &str, expires_at_ms: Option<i64>) -> Result<()> {
+/// The modification time that says "expires at `expires_at_ms`" (or never).
+pub fn hint_mtime(expires_at_ms: Option<i64>) -> std::time::SystemTime {
     let ms = expires_at_ms.unwrap_or(NEVER_MS).max(0) as u64;
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-    Ok(vfs::fs::set_mtime(path, Some(at))?)
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+}
+
+/// Sets `path`'s modification time to `expires_at_ms` (its access time is left
+/// alone): the sweep's repair of a wrong hint.
+pub fn set_expiry_hint(path: &str, expires_at_ms: Option<i64>) -> Result<()> {
+    Ok(vfs::fs::set_mtime(path, Some(hint_mtime(expires_at_ms)))?)
 }
 
 /// Where a sweep stopped, and what it did.

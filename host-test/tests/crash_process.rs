@@ -123,6 +123,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
                 busy_timeout_ms: 10_000,
                 lock_lease_ms: lease_ms,
                 durability: Default::default(),
+                expiry_hint: None,
             },
         )
         .unwrap();

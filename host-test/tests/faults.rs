@@ -79,6 +79,7 @@ fn integrity(dir: &Path, id: &str) -> String {
         busy_timeout_ms: 10_000,
         lock_lease_ms: 2000,
         durability: Default::default(),
+        expiry_hint: None,
     };
     storage::integrity_check(file_of(dir, id).to_str().unwrap(), opts).unwrap()
 }

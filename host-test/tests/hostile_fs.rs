@@ -182,6 +182,7 @@ fn a_full_disk_gives_typed_errors_and_loses_no_acknowledged_write() {
         busy_timeout_ms: 5_000,
         lock_lease_ms: 100,
         durability: Default::default(),
+        expiry_hint: None,
     };
     let path = file_of(dir, &id);
     assert_eq!(

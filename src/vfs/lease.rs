@@ -1,69 +1,65 @@
-//! The lock protocol: one lock directory per session file, held for one
+//! The lock protocol: one lock file per session file, held for one write
 //! transaction, with a lease so that a holder that died cannot block the
-//! session forever.
+//! session forever. The lock file is also where the holder stages the
+//! session's next version: committing renames it over the session file,
+//! which publishes the new version and releases the lock in one atomic call.
 //!
-//! WASI has no `fcntl` locks, so, like SQLite's `unix-dotfile`, a lock is the
-//! directory `<db>.lock`: `mkdir` is atomic and fails when it exists, on one
-//! machine and across processes. `unix-dotfile` never breaks such a lock; an
-//! instance that traps, runs out of fuel or is SIGKILLed while holding it
-//! leaves the session unusable forever. This module adds a lease:
+//! WASI has no `fcntl` locks, so, like SQLite's `unix-dotfile`, a lock is a
+//! name that only one writer can create: `<db>.lock`, opened with
+//! `O_CREAT|O_EXCL`, is atomic on one machine and across processes.
+//! `unix-dotfile` never breaks such a lock; an instance that traps, runs out
+//! of fuel or is SIGKILLed while holding it leaves the session unusable
+//! forever. This module adds a lease:
 //!
-//! * **Holder.** Acquires with `mkdir` and reads its monotonic clock *before*
-//!   the call, so its own idea of when the lease started is never later than
-//!   the real one. It may modify the session (write, truncate, delete the
-//!   journal, release the lock) only while less than half the lease has
-//!   passed since it acquired or last renewed; past a quarter it renews by
-//!   touching the lock directory's mtime. A holder that has been paused for
-//!   longer than that stops modifying anything and leaves the lock to be
-//!   broken, together with its journal, which the next holder rolls back.
-//! * **Waiter.** On `EEXIST` it watches the lock directory's mtime. Only when
-//!   the mtime has stayed the same for a whole lease, measured on the
-//!   waiter's own monotonic clock, is the lock stale. Comparing mtimes with
-//!   each other, never with a wall clock, keeps this correct when hosts fake
-//!   or skew the wall clock, and across processes.
-//! * **Breaker.** Breaking is serialised by a second directory,
-//!   `<db>.lock-break`. Holding it, the waiter checks that the lock's mtime is
-//!   still the stale one and *adopts* the lock by touching it: the lock
-//!   directory never disappears, so nobody can slip in between, and the
-//!   adopter knows that the dead holder may have left a hot journal.
+//! * **Holder.** Acquires with the exclusive create and reads its monotonic
+//!   clock *before* the call, so its own idea of when the lease started is
+//!   never later than the real one. It may commit (or release) only while
+//!   less than half the lease has passed since it acquired or last renewed;
+//!   past a quarter it renews by touching the lock file's mtime. A holder
+//!   that has been paused for longer than that commits nothing and leaves the
+//!   lock to be broken.
+//! * **Waiter.** On `EEXIST` it watches the lock file's mtime. Only when the
+//!   mtime has stayed the same for a whole lease, measured on the waiter's
+//!   own monotonic clock, is the lock stale. Comparing mtimes with each
+//!   other, never with a wall clock, keeps this correct when hosts fake or
+//!   skew the wall clock, and across processes.
+//! * **Breaker.** Breaking is serialised by a directory, `<db>.lock-break`.
+//!   Holding it, the waiter checks that the lock's mtime is still the stale
+//!   one and *adopts* the lock: it empties and touches the file, which never
+//!   disappears, so nobody can slip in between.
 //!
-//! Invariant that makes reads cheap: while no lock directory exists, there is
-//! no hot journal, because every holder that dies, or fails an I/O call, or
-//! outlives its lease, leaves the lock behind. So a holder that acquired with
-//! a plain `mkdir` skips SQLite's per-transaction journal probe; only an
-//! adopter looks.
+//! Nothing needs recovering after a crash: the session file is only ever
+//! replaced whole, by a rename, so it always holds a committed version. A
+//! dead holder leaves only its lock file, with a half-written next version
+//! that nobody reads.
 //!
 //! The residual risks, stated plainly: a holder paused for more than half a
-//! lease *between* its lease check and the write that follows it could write
-//! after a breaker took over; and if a breaker itself dies inside its
-//! three-call break window, two waiters that both time out on the orphaned
-//! break directory in the same instant could both break.
+//! lease *between* its lease check and the rename that follows it could
+//! publish after a breaker took over (the breaker's own commit then replaces
+//! it, or the breaker's half-written file is published); and if a breaker
+//! itself dies inside its break window, two waiters that both time out on
+//! the orphaned break directory in the same instant could both break.
 
-use super::raw;
+use super::raw::{self, OpenMode, RawFile};
 use std::io;
 use std::time::{Duration, Instant, SystemTime};
 
-/// How a lock was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acquired {
-    /// Created fresh: no hot journal can exist.
-    Fresh,
-    /// Taken over from a holder that let its lease lapse: its journal, if
-    /// any, is hot and must be rolled back.
-    Adopted,
-}
-
 /// One session file's lock, as seen by one connection.
-#[derive(Debug)]
 pub struct LeaseLock {
-    lock_dir: String,
+    lock_path: String,
     break_dir: String,
     lease: Duration,
-    /// Since when we hold the lock (acquisition or last renewal).
-    held_since: Option<Instant>,
+    held: Option<Held>,
     /// What we last saw of someone else's lock while waiting for it.
     watching_lock: Option<Watch>,
     watching_break: Option<Watch>,
+}
+
+/// The lock we hold: the open lock file, and since when (acquisition or
+/// last renewal).
+struct Held {
+    file: RawFile,
+    since: Instant,
 }
 
 /// An observed mtime and when we first saw it.
@@ -81,57 +77,75 @@ pub enum LeaseState {
     Lapsed,
 }
 
+/// Why a commit did not happen. Either way the session file is unchanged.
+#[derive(Debug)]
+pub enum CommitFailed {
+    /// Our lease lapsed (or we never held the lock): the lock is left as it
+    /// is, for whoever breaks it.
+    Lapsed,
+    /// Writing the next version failed; we still hold the lock.
+    Io(io::Error),
+}
+
 impl LeaseLock {
     pub fn new(db_path: &str, lease: Duration) -> LeaseLock {
         LeaseLock {
-            lock_dir: format!("{db_path}.lock"),
+            lock_path: format!("{db_path}.lock"),
             break_dir: format!("{db_path}.lock-break"),
             lease,
-            held_since: None,
+            held: None,
             watching_lock: None,
             watching_break: None,
         }
     }
 
-    /// One attempt to take the lock. `Ok(None)` means someone else holds it
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// One attempt to take the lock. `Ok(false)` means someone else holds it
     /// (for now): the caller reports busy and SQLite's busy handler retries.
-    pub fn try_acquire(&mut self) -> io::Result<Option<Acquired>> {
-        debug_assert!(self.held_since.is_none());
-        if let Some(how) = self.try_create()? {
-            return Ok(Some(how));
+    pub fn try_acquire(&mut self) -> io::Result<bool> {
+        debug_assert!(self.held.is_none());
+        if self.try_create()? {
+            return Ok(true);
         }
-        let Some(mtime) = mtime_of(&self.lock_dir)? else {
-            // Released between our mkdir and stat: try again at once.
+        let Some(mtime) = mtime_of(&self.lock_path)? else {
+            // Released between our create and stat: try again at once.
             return self.try_create();
         };
         if !observe(&mut self.watching_lock, mtime, self.lease) {
-            return Ok(None);
+            return Ok(false);
         }
         self.try_break(mtime)
     }
 
-    /// `mkdir`: the lock, if nobody holds it.
-    fn try_create(&mut self) -> io::Result<Option<Acquired>> {
+    /// The exclusive create: the lock, if nobody holds it.
+    fn try_create(&mut self) -> io::Result<bool> {
         let before = Instant::now();
-        match raw::create_dir(&self.lock_dir) {
-            Ok(()) => {
-                self.held_since = Some(before);
-                self.watching_lock = None;
-                Ok(Some(Acquired::Fresh))
+        match RawFile::open(&self.lock_path, OpenMode::CreateNew) {
+            Ok(file) => {
+                self.hold(file, before);
+                Ok(true)
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(e),
         }
     }
 
+    fn hold(&mut self, file: RawFile, since: Instant) {
+        self.held = Some(Held { file, since });
+        self.watching_lock = None;
+    }
+
     /// The lock's mtime has stood still for a whole lease: take it over,
     /// one breaker at a time.
-    fn try_break(&mut self, stale_mtime: SystemTime) -> io::Result<Option<Acquired>> {
+    fn try_break(&mut self, stale_mtime: SystemTime) -> io::Result<bool> {
         match raw::create_dir(&self.break_dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // Another breaker is at work, or died at work. Its window is
-                // three calls long; only a break directory unchanged for a
+                // a few calls long; only a break directory unchanged for a
                 // whole lease is orphaned.
                 if let Some(mtime) = mtime_of(&self.break_dir)? {
                     if observe(&mut self.watching_break, mtime, self.lease) {
@@ -139,22 +153,17 @@ impl LeaseLock {
                         self.watching_break = None;
                     }
                 }
-                return Ok(None);
+                return Ok(false);
             }
             Err(e) => return Err(e),
         }
         self.watching_break = None;
-        let before = Instant::now();
-        let outcome = match mtime_of(&self.lock_dir) {
-            Ok(Some(now)) if now == stale_mtime => touch(&self.lock_dir).map(|()| {
-                self.held_since = Some(before);
-                self.watching_lock = None;
-                Some(Acquired::Adopted)
-            }),
+        let outcome = match mtime_of(&self.lock_path) {
+            Ok(Some(now)) if now == stale_mtime => self.adopt(),
             // Renewed or released meanwhile: its holder is alive after all.
             Ok(_) => {
                 self.watching_lock = None;
-                Ok(None)
+                Ok(false)
             }
             Err(e) => Err(e),
         };
@@ -162,46 +171,100 @@ impl LeaseLock {
         outcome
     }
 
+    /// Takes over a stale lock file: empties it (it holds the dead holder's
+    /// half-written version) and touches it, so that other waiters see a
+    /// live holder. Truncating alone would not change the mtime of a file
+    /// that was already empty.
+    fn adopt(&mut self) -> io::Result<bool> {
+        let before = Instant::now();
+        let file = match RawFile::open(&self.lock_path, OpenMode::ReadWrite) {
+            Ok(file) => file,
+            // Its holder released it after all.
+            Err(e) if raw::is_not_found(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        file.set_len(0)?;
+        file.set_mtime(None)?;
+        self.hold(file, before);
+        Ok(true)
+    }
+
     /// Whether we may modify the session now, renewing the lease when it is
     /// getting old. Costs a host call only when it renews.
     pub fn may_modify(&mut self) -> LeaseState {
-        let Some(since) = self.held_since else {
+        let Some(held) = &mut self.held else {
             return LeaseState::Lapsed;
         };
-        let age = since.elapsed();
+        let age = held.since.elapsed();
         if age >= self.lease / 2 {
             return LeaseState::Lapsed;
         }
         if age >= self.lease / 4 {
             let before = Instant::now();
-            if touch(&self.lock_dir).is_err() {
+            if held.file.set_mtime(None).is_err() {
                 return LeaseState::Lapsed;
             }
-            self.held_since = Some(before);
+            held.since = before;
         }
         LeaseState::Valid
     }
 
-    /// Releases the lock. A holder whose lease lapsed leaves the directory
-    /// alone: it may already belong to whoever broke it.
+    /// Publishes `image` as the session file at `db_path` and releases the
+    /// lock, returning the published file. The steps: write the image into
+    /// the lock file, give it `mtime` (the sweep's expiry hint), fsync it
+    /// when `durable`, and rename it over the session file: the one atomic
+    /// step, after which readers see the new version and writers may lock.
+    pub fn commit(
+        &mut self,
+        image: &[u8],
+        mtime: Option<SystemTime>,
+        durable: bool,
+        db_path: &str,
+    ) -> Result<RawFile, CommitFailed> {
+        if self.may_modify() == LeaseState::Lapsed {
+            return Err(CommitFailed::Lapsed);
+        }
+        let held = self.held.as_ref().expect("may_modify saw the lock held");
+        let staged = (|| {
+            held.file.write_all_at(image, 0)?;
+            if let Some(at) = mtime {
+                held.file.set_mtime(Some(at))?;
+            }
+            if durable {
+                held.file.sync()?;
+            }
+            Ok(())
+        })();
+        staged.map_err(CommitFailed::Io)?;
+        // Writing may have taken a while: the rename is the commit point, so
+        // check the lease right before it.
+        if self.may_modify() == LeaseState::Lapsed {
+            return Err(CommitFailed::Lapsed);
+        }
+        raw::rename(&self.lock_path, db_path).map_err(CommitFailed::Io)?;
+        let held = self.held.take().expect("held above");
+        Ok(held.file)
+    }
+
+    /// Releases the lock without committing. A holder whose lease lapsed
+    /// leaves the file alone: it may already belong to whoever broke it.
     pub fn release(&mut self) -> io::Result<()> {
         let state = self.may_modify();
-        self.held_since = None;
-        match state {
-            LeaseState::Valid => match raw::remove_dir(&self.lock_dir) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        let held = self.held.take();
+        match (state, held) {
+            (LeaseState::Valid, Some(_held)) => match raw::remove_file(&self.lock_path) {
+                Err(e) if !raw::is_not_found(&e) => Err(e),
                 _ => Ok(()),
             },
-            LeaseState::Lapsed => Ok(()),
+            _ => Ok(()),
         }
     }
 
-    /// Gives the lock up *without* removing the directory, so that it is
-    /// broken (and the journal rolled back) after a lease. For when an I/O
-    /// failure may have left a hot journal that our cheap-read invariant
-    /// would otherwise hide.
+    /// Gives the lock up *without* removing the file, as a holder that dies
+    /// does: it is broken after a lease.
+    #[cfg(test)]
     pub fn abandon(&mut self) {
-        self.held_since = None;
+        self.held = None;
     }
 }
 
@@ -221,11 +284,6 @@ fn observe(watch: &mut Option<Watch>, mtime: SystemTime, lease: Duration) -> boo
 
 fn mtime_of(path: &str) -> io::Result<Option<SystemTime>> {
     Ok(raw::stat(path)?.map(|(_, mtime)| mtime))
-}
-
-/// Sets `path`'s mtime to the filesystem's now: one host call.
-fn touch(path: &str) -> io::Result<()> {
-    raw::set_mtime(path, None)
 }
 
 #[cfg(test)]
@@ -265,11 +323,11 @@ mod tests {
         let db = db_in(&dir);
         let mut a = LeaseLock::new(&db, Duration::from_secs(10));
         let mut b = LeaseLock::new(&db, Duration::from_secs(10));
-        assert_eq!(a.try_acquire().unwrap(), Some(Acquired::Fresh));
-        assert_eq!(b.try_acquire().unwrap(), None);
+        assert!(a.try_acquire().unwrap());
+        assert!(!b.try_acquire().unwrap());
         assert_eq!(a.may_modify(), LeaseState::Valid);
         a.release().unwrap();
-        assert_eq!(b.try_acquire().unwrap(), Some(Acquired::Fresh));
+        assert!(b.try_acquire().unwrap());
     }
 
     #[test]
@@ -278,17 +336,13 @@ mod tests {
         let db = db_in(&dir);
         let lease = Duration::from_millis(200);
         let mut dead = LeaseLock::new(&db, lease);
-        assert!(dead.try_acquire().unwrap().is_some());
+        assert!(dead.try_acquire().unwrap());
         dead.abandon(); // dies holding it
         let mut waiter = LeaseLock::new(&db, lease);
         let started = Instant::now();
-        let got = loop {
-            if let Some(how) = waiter.try_acquire().unwrap() {
-                break how;
-            }
+        while !waiter.try_acquire().unwrap() {
             std::thread::sleep(Duration::from_millis(10));
-        };
-        assert_eq!(got, Acquired::Adopted);
+        }
         let waited = started.elapsed();
         assert!(waited >= lease, "broken after {waited:?}, lease {lease:?}");
         assert!(waited < lease * 3, "took {waited:?}");
@@ -303,12 +357,12 @@ mod tests {
         let db = db_in(&dir);
         let lease = Duration::from_millis(200);
         let mut holder = LeaseLock::new(&db, lease);
-        assert!(holder.try_acquire().unwrap().is_some());
+        assert!(holder.try_acquire().unwrap());
         let mut waiter = LeaseLock::new(&db, lease);
         let until = Instant::now() + lease * 4;
         while Instant::now() < until {
             assert_eq!(holder.may_modify(), LeaseState::Valid);
-            assert_eq!(waiter.try_acquire().unwrap(), None);
+            assert!(!waiter.try_acquire().unwrap());
             // Coarse filesystem timestamps tick every few ms; renewals a
             // quarter lease apart always change the mtime.
             std::thread::sleep(Duration::from_millis(20));
@@ -322,11 +376,11 @@ mod tests {
         let db = db_in(&dir);
         let lease = Duration::from_millis(100);
         let mut slow = LeaseLock::new(&db, lease);
-        assert!(slow.try_acquire().unwrap().is_some());
+        assert!(slow.try_acquire().unwrap());
         std::thread::sleep(lease);
         assert_eq!(slow.may_modify(), LeaseState::Lapsed);
         slow.release().unwrap();
-        // The directory stays for a breaker (and its journal's rollback).
+        // The lock file stays for a breaker.
         assert!(std::path::Path::new(&format!("{db}.lock")).exists());
     }
 }

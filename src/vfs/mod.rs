@@ -5,21 +5,27 @@
 //!
 //! 1. **Locks that recover.** SQLite's default under WASI, `unix-dotfile`,
 //!    leaves `<db>.lock` behind when an instance dies holding it, and the
-//!    session is locked forever. [`lease`] keeps the lock directory but adds
-//!    a lease, renewal and a safe takeover.
-//! 2. **Few host calls.** Every filesystem call crosses into the host. This
-//!    VFS does positional I/O with one call each ([`raw`]), reads a small
-//!    session file whole in one call when it takes the lock and serves
-//!    SQLite's reads from that image, buffers a transaction's writes and
-//!    issues them as one call per file at the points where order matters, and
-//!    answers SQLite's per-transaction "is there a hot journal?" / "is there a
-//!    WAL?" probes without a call when the lock protocol already knows.
+//!    session is locked forever. [`lease`] keeps a lock file but adds a
+//!    lease, renewal and a safe takeover.
+//! 2. **Few host calls.** Every filesystem call crosses into the host. The
+//!    fewest calls come from treating a session file as a value:
 //!
-//! Crash safety is SQLite's own rollback journal (`journal_mode=DELETE`). The
-//! buffering keeps its ordering: journal bytes reach the file before any
-//! database page they protect, and database pages before the journal is
-//! deleted (the commit point). `synchronous` decides whether each of those
-//! steps is also fsynced (see `storage::Durability`).
+//!    * **Copy on write.** A connection holds the whole file in memory (its
+//!      *image*, read in one call). A write transaction changes the image,
+//!      and its commit stages the new version in the lock file and renames
+//!      it over the session file ([`lease::LeaseLock::commit`]). So a file,
+//!      once published, never changes; a crash at any point leaves the old
+//!      version or the new one, never a mixture; and there is no rollback
+//!      journal on disk (SQLite's journal lives in memory, for rolling back
+//!      a transaction that fails).
+//!    * **Reads without a lock.** Because a published file never changes,
+//!      a reader only needs to know whether its image is still the current
+//!      version: one `stat` of the open file, whose link count drops to
+//!      zero once a commit (or a delete) has replaced it. Readers never wait
+//!      for writers, and never block them.
+//!    * **Writers lock once.** The storage layer announces a write
+//!      transaction ([`begin_write`]), so the lock is taken before SQLite
+//!      reads anything; the commit releases it.
 //!
 //! Files other than a main database and its rollback journal (SQLite's
 //! temporary files, which `temp_store=MEMORY` mostly avoids) go to the
@@ -30,39 +36,38 @@ mod raw;
 
 /// Filesystem primitives with one host call each on wasm (see `raw`).
 pub(crate) mod fs {
-    pub use super::raw::{create_dir, remove_file, set_mtime, stat};
+    pub use super::raw::{create_dir, is_preopened_dir, remove_file, set_mtime, stat};
 }
 
-use lease::{Acquired, LeaseLock, LeaseState};
+use lease::{CommitFailed, LeaseLock};
 use raw::{OpenMode, RawFile};
-use rusqlite::ffi;
+use rusqlite::{ffi, Connection};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The name sessions are opened with.
 pub const VFS_NAME: &str = "sessions";
 const VFS_NAME_C: &CStr = c"sessions";
 
 /// The URI parameter that carries the lock lease, in milliseconds.
-pub const LEASE_PARAM: &str = "lease_ms";
 const LEASE_PARAM_C: &CStr = c"lease_ms";
 const DEFAULT_LEASE_MS: i64 = 2000;
-
-/// A file up to this size is read whole, in one call, when the lock is taken.
-/// A fresh session is 16 KiB; larger ones are read page by page and rely on
-/// SQLite's own page cache, which survives between transactions when the
-/// file did not change.
-const WHOLE_FILE_LIMIT: usize = 64 * 1024;
-/// A transaction that grows the cached image beyond this writes through.
-const IMAGE_LIMIT: usize = 4 << 20;
-/// Journal bytes buffered before they are written out regardless.
-const JOURNAL_BUFFER_LIMIT: usize = 1 << 20;
+/// The URI parameter that says whether a commit is fsynced (1) or not (0).
+const DURABLE_PARAM_C: &CStr = c"durable";
 
 /// The extended code for "our lease lapsed, nothing was written"; the storage
 /// layer maps it to `busy`.
 pub const LEASE_LAPSED: c_int = ffi::SQLITE_IOERR_LOCK;
+/// The extended code for "the file was deleted since this connection last
+/// saw it" (another request destroyed the session); mapped to `not-found`.
+pub const VANISHED: c_int = ffi::SQLITE_IOERR_DELETE_NOENT;
+
+/// `sqlite3_file_control` operations of this VFS (well above SQLite's own).
+const FCNTL_WRITE_INTENT: c_int = 0x5e55_0001;
+const FCNTL_COMMIT_MTIME: c_int = 0x5e55_0002;
+const FCNTL_READ_SCOPE: c_int = 0x5e55_0003;
 
 /// Registers the VFS with SQLite (once per process or instance).
 pub fn register() -> Result<(), String> {
@@ -101,8 +106,13 @@ pub fn register() -> Result<(), String> {
                 xGetSystemCall: None,
                 xNextSystemCall: None,
             }));
+            // The default VFS, too: SQLite seeds its PRNG (for journal
+            // nonces) from the default VFS's xRandomness, and the unix one
+            // costs a wasi-libc `get-directories` and two clock calls per
+            // instance (see `x_randomness`). Files that are not ours still
+            // go to the unix VFS (see `x_open`).
             // SAFETY: `vfs` is leaked, so it outlives every connection.
-            let rc = unsafe { ffi::sqlite3_vfs_register(vfs, 0) };
+            let rc = unsafe { ffi::sqlite3_vfs_register(vfs, 1) };
             if rc == ffi::SQLITE_OK {
                 Ok(())
             } else {
@@ -112,8 +122,9 @@ pub fn register() -> Result<(), String> {
         .clone()
 }
 
-/// The SQLite URI for a session file with the given lease.
-pub fn uri(path: &str, lease: Duration) -> String {
+/// The SQLite URI for a session file with the given lease, fsyncing each
+/// commit when `durable`.
+pub fn uri(path: &str, lease: Duration, durable: bool) -> String {
     let mut out = String::from("file:");
     for b in path.bytes() {
         match b {
@@ -121,7 +132,87 @@ pub fn uri(path: &str, lease: Duration) -> String {
             _ => out.push(b as char),
         }
     }
-    format!("{out}?{LEASE_PARAM}={}", lease.as_millis().max(1))
+    format!(
+        "{out}?lease_ms={}&durable={}",
+        lease.as_millis().max(1),
+        u8::from(durable)
+    )
+}
+
+/// While alive, says that the next transaction on a connection writes, so
+/// that the VFS takes the lock as the transaction starts, before SQLite
+/// reads anything. Hold it across `BEGIN IMMEDIATE`. Without it a write
+/// still works, but locks only at its first write, re-checks the file then
+/// (a host call) and reports `busy` if it changed since the transaction
+/// began.
+pub struct WriteIntent {
+    db: *mut ffi::sqlite3,
+}
+
+impl WriteIntent {
+    pub fn announce(conn: &Connection) -> WriteIntent {
+        // SAFETY: the handle stays valid while `conn` lives, and the intent
+        // is dropped inside the `begin_write` call that borrows `conn`.
+        let db = unsafe { conn.handle() };
+        set_flag(db, FCNTL_WRITE_INTENT, true);
+        WriteIntent { db }
+    }
+}
+
+impl Drop for WriteIntent {
+    fn drop(&mut self) {
+        set_flag(self.db, FCNTL_WRITE_INTENT, false);
+    }
+}
+
+fn set_flag(db: *mut ffi::sqlite3, op: c_int, on: bool) {
+    let mut arg = c_int::from(on);
+    file_control(db, op, (&mut arg as *mut c_int).cast());
+}
+
+/// While alive, the read transactions on a connection check that its image
+/// is current only once: SQLite loads a connection's schema in a read
+/// transaction of its own before the statement's, and each would cost a
+/// `stat`. Hold it across one storage operation (a `get`, a `load`), which
+/// then reads one consistent version, as one transaction would.
+pub struct ReadScope {
+    db: *mut ffi::sqlite3,
+}
+
+impl ReadScope {
+    pub fn begin(conn: &Connection) -> ReadScope {
+        // SAFETY: as in `WriteIntent::announce`: the scope lives inside a
+        // call that borrows `conn`.
+        let db = unsafe { conn.handle() };
+        set_flag(db, FCNTL_READ_SCOPE, true);
+        ReadScope { db }
+    }
+}
+
+impl Drop for ReadScope {
+    fn drop(&mut self) {
+        set_flag(self.db, FCNTL_READ_SCOPE, false);
+    }
+}
+
+/// The mtime the next commit on `conn` gives the file (the sweep's expiry
+/// hint); without it the file keeps the filesystem's time of the commit.
+pub fn set_commit_mtime(conn: &Connection, at: SystemTime) {
+    let mut ms = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(i64::MAX as u128) as i64);
+    // SAFETY: as in `WriteIntent::announce`, for the duration of the call.
+    let db = unsafe { conn.handle() };
+    file_control(db, FCNTL_COMMIT_MTIME, (&mut ms as *mut i64).cast());
+}
+
+fn file_control(db: *mut ffi::sqlite3, op: c_int, arg: *mut c_void) {
+    // SAFETY: `db` is a live handle; "main" is NUL-terminated; our ops only
+    // read `arg` during the call. On a connection of another VFS SQLite
+    // answers NOTFOUND, which is harmless.
+    unsafe {
+        ffi::sqlite3_file_control(db, c"main".as_ptr(), op, arg);
+    }
 }
 
 /// The memory SQLite allocates for each open file (`szOsFile` bytes) starts
@@ -185,50 +276,42 @@ unsafe extern "C" fn x_open(
         );
     };
     (*file).pMethods = ptr::null();
-    let mode = if flags & ffi::SQLITE_OPEN_CREATE != 0 {
-        OpenMode::Create
-    } else if flags & ffi::SQLITE_OPEN_READWRITE != 0 {
-        OpenMode::ReadWrite
-    } else {
-        OpenMode::ReadOnly
-    };
     let handle = file.cast::<Handle>();
     if is_main {
-        let raw = match RawFile::open(path, mode) {
-            Ok(raw) => raw,
-            Err(_) => return ffi::SQLITE_CANTOPEN,
-        };
+        let read_only = flags & ffi::SQLITE_OPEN_READWRITE == 0;
+        let may_create = flags & ffi::SQLITE_OPEN_CREATE != 0;
         let lease_ms = ffi::sqlite3_uri_int64(z_name, LEASE_PARAM_C.as_ptr(), DEFAULT_LEASE_MS);
-        let state = Box::new(MainFile {
-            raw,
+        let durable = ffi::sqlite3_uri_boolean(z_name, DURABLE_PARAM_C.as_ptr(), 1) != 0;
+        let mut main = MainFile {
+            path: path.to_owned(),
+            read_only,
+            durable,
+            file: None,
+            image: Vec::new(),
+            image_valid: false,
+            fresh: false,
+            in_read_scope: false,
+            checked_in_scope: false,
+            dirty: false,
             lock: LeaseLock::new(path, Duration::from_millis(lease_ms.max(1) as u64)),
+            write_intent: false,
+            commit_mtime: None,
             level: ffi::SQLITE_LOCK_NONE,
-            acquired: None,
-            cache: Cache::Off,
-            journal: ptr::null_mut(),
-            io_failed: false,
-        });
-        (*handle).state = Box::into_raw(state).cast();
+        };
+        match main.reload() {
+            Ok(()) => {}
+            Err(Reload::Absent) if may_create => {}
+            Err(_) => return ffi::SQLITE_CANTOPEN,
+        }
+        main.fresh = true;
+        (*handle).state = Box::into_raw(Box::new(main)).cast();
         (*file).pMethods = &MAIN_METHODS;
     } else {
-        let Some(main) = main_of_journal(z_name) else {
+        if main_of_journal(z_name).is_none() {
             return ffi::SQLITE_CANTOPEN;
-        };
-        if mode != OpenMode::ReadOnly && main.lock.may_modify() == LeaseState::Lapsed {
-            return LEASE_LAPSED;
         }
-        let raw = match RawFile::open(path, mode) {
-            Ok(raw) => raw,
-            Err(_) => return ffi::SQLITE_CANTOPEN,
-        };
-        let state = Box::into_raw(Box::new(JournalFile {
-            raw,
-            main,
-            buf: Vec::new(),
-            buf_offset: 0,
-        }));
-        main.journal = state;
-        (*handle).state = state.cast();
+        let journal = Box::new(MemoryJournal { data: Vec::new() });
+        (*handle).state = Box::into_raw(journal).cast();
         (*file).pMethods = &JOURNAL_METHODS;
     }
     if !out_flags.is_null() {
@@ -242,26 +325,13 @@ unsafe extern "C" fn x_delete(
     z_name: *const c_char,
     sync_dir: c_int,
 ) -> c_int {
-    let Some(main) = main_of_journal(z_name) else {
-        let default = default_vfs(vfs);
-        return ((*default).xDelete.expect("every VFS has xDelete"))(default, z_name, sync_dir);
-    };
-    // Deleting the journal commits (or finishes a rollback): only a holder
-    // whose lease is still valid may do it.
-    if main.lock.may_modify() == LeaseState::Lapsed {
-        return LEASE_LAPSED;
+    // Our journals live in memory: deleting one (the end of a transaction)
+    // is nothing to do.
+    if main_of_journal(z_name).is_some() {
+        return ffi::SQLITE_OK;
     }
-    let Some(path) = name_of(z_name) else {
-        return ffi::SQLITE_IOERR_DELETE;
-    };
-    match raw::remove_file(path) {
-        Ok(()) => ffi::SQLITE_OK,
-        Err(e) if raw::is_not_found(&e) => ffi::SQLITE_IOERR_DELETE_NOENT,
-        Err(_) => {
-            main.io_failed = true;
-            ffi::SQLITE_IOERR_DELETE
-        }
-    }
+    let default = default_vfs(vfs);
+    ((*default).xDelete.expect("every VFS has xDelete"))(default, z_name, sync_dir)
 }
 
 unsafe extern "C" fn x_access(
@@ -271,18 +341,12 @@ unsafe extern "C" fn x_access(
     res_out: *mut c_int,
 ) -> c_int {
     let name = name_of(z_name).unwrap_or("");
-    // Our files are never in WAL mode (the VFS has no shared memory, and the
-    // storage layer sets journal_mode=DELETE), so there is no WAL to find.
-    if name.ends_with("-wal") {
+    // Our files are never in WAL mode (the VFS has no shared memory), and
+    // their journals are never on disk (commits are renames), so there is
+    // neither a WAL nor a hot journal to find.
+    if name.ends_with("-wal") || main_of_journal(z_name).is_some() {
         *res_out = 0;
         return ffi::SQLITE_OK;
-    }
-    // See `lease`: a lock created fresh proves there is no hot journal.
-    if let Some(main) = main_of_journal(z_name) {
-        if main.acquired == Some(Acquired::Fresh) {
-            *res_out = 0;
-            return ffi::SQLITE_OK;
-        }
     }
     let default = default_vfs(vfs);
     ((*default).xAccess.expect("every VFS has xAccess"))(default, z_name, flags, res_out)
@@ -312,11 +376,25 @@ unsafe extern "C" fn x_full_pathname(
         .expect("every VFS has xFullPathname"))(default, z_name, n_out, z_out)
 }
 
+/// SQLite seeds its PRNG from here once per instance. The unix VFS tries to
+/// open `/dev/urandom`, which under WASI is not there and costs wasi-libc's
+/// own `get-directories` before falling back to the time; `wasi:random` is
+/// one call and really random.
 unsafe extern "C" fn x_randomness(vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
-    let default = default_vfs(vfs);
-    match (*default).xRandomness {
-        Some(f) => f(default, n, out),
-        None => 0,
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = vfs;
+        let bytes = wasip2::random::random::get_random_bytes(n.max(0) as u64);
+        ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), bytes.len());
+        bytes.len() as c_int
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let default = default_vfs(vfs);
+        match (*default).xRandomness {
+            Some(f) => f(default, n, out),
+            None => 0,
+        }
     }
 }
 
@@ -356,162 +434,238 @@ unsafe extern "C" fn x_get_last_error(
 
 // ------------------------------------------------------- the main database
 
-/// What we hold of the file's bytes during one lock.
-enum Cache {
-    /// Not locked, or the file is too big to cache: every call goes through.
-    Off,
-    /// Locked, nothing read yet: the first read fetches the whole file.
-    Pending,
-    /// The whole file, with the range written since the last flush.
-    Whole {
-        image: Vec<u8>,
-        dirty: Option<(usize, usize)>,
-    },
+/// One connection's view of a session file.
+struct MainFile {
+    path: String,
+    read_only: bool,
+    /// Fsync each commit (`durability = power-loss`).
+    durable: bool,
+    /// The published file `image` was read from; `None` while the database
+    /// does not exist yet.
+    file: Option<RawFile>,
+    /// The whole file, as SQLite reads and writes it.
+    image: Vec<u8>,
+    /// `image` is `file`'s content (false after a transaction that wrote to
+    /// it failed or rolled back: the next transaction reads it again).
+    image_valid: bool,
+    /// Read at open and not yet used: a read transaction right after the
+    /// open may take it without checking, as if it had run at the open.
+    fresh: bool,
+    /// Inside a `ReadScope`, and whether the image was checked in it.
+    in_read_scope: bool,
+    checked_in_scope: bool,
+    /// The image has changes not yet published.
+    dirty: bool,
+    lock: LeaseLock,
+    /// Set by `set_write_intent`: lock as the next transaction starts.
+    write_intent: bool,
+    /// Set by `set_commit_mtime`, used by the next commit.
+    commit_mtime: Option<SystemTime>,
+    level: c_int,
 }
 
-struct MainFile {
-    raw: RawFile,
-    lock: LeaseLock,
-    level: c_int,
-    acquired: Option<Acquired>,
-    cache: Cache,
-    /// The open rollback journal: its buffered bytes must reach the file
-    /// before any database page does.
-    journal: *mut JournalFile,
-    /// An I/O call failed under this lock: a hot journal may be left, so the
-    /// lock is abandoned rather than released (see `lease`).
-    io_failed: bool,
+/// Why `reload` found no file.
+enum Reload {
+    /// There is no file at the path.
+    Absent,
+    Failed(std::io::Error),
 }
 
 impl MainFile {
-    fn fill_cache(&mut self) -> std::io::Result<()> {
-        if let Cache::Pending = self.cache {
-            let data = self.raw.read_at(WHOLE_FILE_LIMIT, 0)?;
-            self.cache = if data.len() < WHOLE_FILE_LIMIT {
-                Cache::Whole {
-                    image: data,
-                    dirty: None,
+    /// Opens the file at our path afresh and reads it whole: two calls.
+    fn reload(&mut self) -> Result<(), Reload> {
+        let mode = if self.read_only {
+            OpenMode::ReadOnly
+        } else {
+            OpenMode::ReadWrite
+        };
+        let file = match RawFile::open(&self.path, mode) {
+            Ok(file) => file,
+            Err(e) if raw::is_not_found(&e) => {
+                if self.file.is_none() {
+                    // Still not created: an empty database.
+                    self.image.clear();
+                    self.image_valid = true;
                 }
-            } else {
-                Cache::Off
-            };
-        }
+                return Err(Reload::Absent);
+            }
+            Err(e) => return Err(Reload::Failed(e)),
+        };
+        self.image = read_image(&file).map_err(Reload::Failed)?;
+        self.file = Some(file);
+        self.image_valid = true;
         Ok(())
     }
 
-    /// Writes the journal's buffer, then our dirty range: one call each.
-    fn flush(&mut self) -> c_int {
-        // SAFETY: `journal` is registered by the journal's open and cleared
-        // by its close, so it is valid while non-null.
-        if let Some(journal) = unsafe { self.journal.as_mut() } {
-            let rc = journal.flush();
-            if rc != ffi::SQLITE_OK {
-                return rc;
-            }
-        }
-        let Cache::Whole { image, dirty } = &mut self.cache else {
-            return ffi::SQLITE_OK;
+    /// Makes `image` the current published version (or an empty database
+    /// when there is none yet). One `stat` when nothing changed.
+    fn refresh(&mut self) -> c_int {
+        let current = match &self.file {
+            Some(file) => match file.link_count() {
+                Ok(links) => links > 0,
+                Err(e) => return io_code(&e, ffi::SQLITE_IOERR_FSTAT),
+            },
+            None => false,
         };
-        let Some((lo, hi)) = *dirty else {
+        if current && self.image_valid {
             return ffi::SQLITE_OK;
-        };
-        if self.lock.may_modify() == LeaseState::Lapsed {
-            return LEASE_LAPSED;
         }
-        match self.raw.write_all_at(&image[lo..hi], lo as u64) {
-            Ok(()) => {
-                *dirty = None;
+        if current {
+            // Same file, but our image of it was spoiled: read it again.
+            return match self.file.as_ref().map(read_image) {
+                Some(Ok(image)) => {
+                    self.image = image;
+                    self.image_valid = true;
+                    ffi::SQLITE_OK
+                }
+                Some(Err(e)) => io_code(&e, ffi::SQLITE_IOERR_READ),
+                None => ffi::SQLITE_IOERR_READ,
+            };
+        }
+        match self.reload() {
+            Ok(()) => ffi::SQLITE_OK,
+            // Never created: still an empty database (see `reload`).
+            Err(Reload::Absent) if self.file.is_none() => ffi::SQLITE_OK,
+            // It existed and is gone: destroyed by another request.
+            Err(Reload::Absent) => VANISHED,
+            Err(Reload::Failed(e)) => io_code(&e, ffi::SQLITE_IOERR_READ),
+        }
+    }
+
+    /// Whether the file at our path is still the one `image` came from,
+    /// without reading it. For a write that did not announce itself.
+    fn unchanged(&mut self) -> Result<bool, c_int> {
+        match &self.file {
+            Some(file) => file
+                .link_count()
+                .map(|links| links > 0 && self.image_valid)
+                .map_err(|e| io_code(&e, ffi::SQLITE_IOERR_FSTAT)),
+            None => match RawFile::open(&self.path, OpenMode::ReadOnly) {
+                Err(e) if raw::is_not_found(&e) => Ok(self.image_valid),
+                Ok(_) => Ok(false),
+                Err(e) => Err(io_code(&e, ffi::SQLITE_IOERR_FSTAT)),
+            },
+        }
+    }
+
+    fn acquire(&mut self) -> c_int {
+        if self.read_only {
+            return ffi::SQLITE_READONLY;
+        }
+        match self.lock.try_acquire() {
+            Ok(true) => ffi::SQLITE_OK,
+            Ok(false) => ffi::SQLITE_BUSY,
+            Err(_) => ffi::SQLITE_IOERR_LOCK,
+        }
+    }
+
+    /// Ends a write transaction that did not commit: its changes to the
+    /// image are dropped and the lock is given back.
+    fn abort_write(&mut self) -> c_int {
+        if self.dirty {
+            self.dirty = false;
+            self.image_valid = false;
+        }
+        match self.lock.release() {
+            Ok(()) => ffi::SQLITE_OK,
+            Err(_) => ffi::SQLITE_IOERR_UNLOCK,
+        }
+    }
+
+    /// Publishes the image (see `LeaseLock::commit`).
+    fn commit(&mut self) -> c_int {
+        let mtime = self.commit_mtime.take();
+        match self
+            .lock
+            .commit(&self.image, mtime, self.durable, &self.path)
+        {
+            Ok(published) => {
+                self.file = Some(published);
+                self.dirty = false;
                 ffi::SQLITE_OK
             }
-            Err(e) => {
-                self.io_failed = true;
+            Err(CommitFailed::Lapsed) => {
+                self.dirty = false;
+                self.image_valid = false;
+                LEASE_LAPSED
+            }
+            Err(CommitFailed::Io(e)) => {
+                // The lock file holds a half-written version nobody reads;
+                // give the lock back at once.
+                let _ = self.abort_write();
                 io_code(&e, ffi::SQLITE_IOERR_WRITE)
             }
         }
     }
+}
 
-    /// Buffered writes are checked against the lease when they are flushed:
-    /// nothing reaches the file without that check.
-    fn write(&mut self, buf: &[u8], offset: usize) -> c_int {
-        if let Err(e) = self.fill_cache() {
-            self.io_failed = true;
-            return io_code(&e, ffi::SQLITE_IOERR_READ);
-        }
-        let end = offset + buf.len();
-        if let Cache::Whole { image, dirty } = &mut self.cache {
-            if end <= IMAGE_LIMIT {
-                if image.len() < end {
-                    image.resize(end, 0);
-                }
-                image[offset..end].copy_from_slice(buf);
-                *dirty = Some(match *dirty {
-                    Some((lo, hi)) => (lo.min(offset), hi.max(end)),
-                    None => (offset, end),
-                });
-                return ffi::SQLITE_OK;
-            }
-            // Too big to keep: write out what we have and go direct.
-            let rc = self.flush();
-            if rc != ffi::SQLITE_OK {
-                return rc;
-            }
-            self.cache = Cache::Off;
-        }
-        let rc = self.flush(); // the journal first
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        if self.lock.may_modify() == LeaseState::Lapsed {
-            return LEASE_LAPSED;
-        }
-        match self.raw.write_all_at(buf, offset as u64) {
-            Ok(()) => ffi::SQLITE_OK,
-            Err(e) => {
-                self.io_failed = true;
-                io_code(&e, ffi::SQLITE_IOERR_WRITE)
-            }
-        }
-    }
-
+impl VfsFile for MainFile {
     fn read(&mut self, out: &mut [u8], offset: usize) -> c_int {
-        if self.level >= ffi::SQLITE_LOCK_SHARED {
-            if let Err(e) = self.fill_cache() {
-                return io_code(&e, ffi::SQLITE_IOERR_READ);
-            }
-        }
-        let bytes_read = match &self.cache {
-            Cache::Whole { image, .. } => {
-                let avail = image.len().saturating_sub(offset).min(out.len());
-                if avail > 0 {
-                    out[..avail].copy_from_slice(&image[offset..offset + avail]);
-                }
-                avail
-            }
-            _ => match self.raw.read_at(out.len(), offset as u64) {
-                Ok(data) => {
-                    out[..data.len()].copy_from_slice(&data);
-                    data.len()
-                }
-                Err(e) => return io_code(&e, ffi::SQLITE_IOERR_READ),
-            },
-        };
-        if bytes_read < out.len() {
-            out[bytes_read..].fill(0);
-            return ffi::SQLITE_IOERR_SHORT_READ;
-        }
+        read_from(&self.image, out, offset)
+    }
+
+    /// Changes stay in memory until the commit (`sync`).
+    fn write(&mut self, data: &[u8], offset: usize) -> c_int {
+        write_into(&mut self.image, data, offset);
+        self.dirty = true;
         ffi::SQLITE_OK
+    }
+
+    fn truncate(&mut self, size: usize) -> c_int {
+        self.image.truncate(size);
+        self.dirty = true;
+        ffi::SQLITE_OK
+    }
+
+    /// SQLite syncs the database once per commit, after writing every page
+    /// (the VFS keeps `synchronous=FULL` in both durability modes so that
+    /// this call always comes): the commit point.
+    fn sync(&mut self) -> c_int {
+        if self.dirty {
+            self.commit()
+        } else {
+            ffi::SQLITE_OK
+        }
+    }
+
+    fn size(&mut self) -> usize {
+        self.image.len()
     }
 
     fn lock(&mut self, level: c_int) -> c_int {
         if self.level == ffi::SQLITE_LOCK_NONE && level > ffi::SQLITE_LOCK_NONE {
-            match self.lock.try_acquire() {
-                Ok(Some(how)) => {
-                    self.acquired = Some(how);
-                    self.cache = Cache::Pending;
-                    self.io_failed = false;
+            if self.write_intent && !self.read_only {
+                let rc = self.acquire();
+                if rc != ffi::SQLITE_OK {
+                    return rc;
                 }
-                Ok(None) => return ffi::SQLITE_BUSY,
-                Err(_) => return ffi::SQLITE_IOERR_LOCK,
+                let rc = self.refresh();
+                if rc != ffi::SQLITE_OK {
+                    let _ = self.lock.release();
+                    return rc;
+                }
+            } else if !(self.fresh || self.checked_in_scope) {
+                let rc = self.refresh();
+                if rc != ffi::SQLITE_OK {
+                    return rc;
+                }
+            }
+            self.fresh = false;
+            self.checked_in_scope = self.in_read_scope;
+        }
+        if level >= ffi::SQLITE_LOCK_RESERVED && !self.lock.is_held() {
+            // A write that did not announce itself: lock now, and go on only
+            // if nothing was published since the transaction read its image.
+            let rc = self.acquire();
+            if rc != ffi::SQLITE_OK {
+                return rc;
+            }
+            match self.unchanged() {
+                Ok(true) => {}
+                other => {
+                    let _ = self.lock.release();
+                    return other.err().unwrap_or(ffi::SQLITE_BUSY);
+                }
             }
         }
         self.level = self.level.max(level);
@@ -522,369 +676,270 @@ impl MainFile {
         if level >= self.level {
             return ffi::SQLITE_OK;
         }
-        let mut rc = ffi::SQLITE_OK;
-        if self.level > ffi::SQLITE_LOCK_SHARED {
-            rc = self.flush();
-            if rc != ffi::SQLITE_OK {
-                self.io_failed = true;
-            }
-        }
         self.level = level;
-        if level == ffi::SQLITE_LOCK_NONE {
-            if self.io_failed {
-                self.lock.abandon();
-            } else if self.lock.release().is_err() {
-                rc = ffi::SQLITE_IOERR_UNLOCK;
-            }
-            self.acquired = None;
-            self.cache = Cache::Off;
+        if level <= ffi::SQLITE_LOCK_SHARED && self.lock.is_held() {
+            // The write transaction ended without publishing: a rollback, a
+            // failure, or a transaction that wrote nothing.
+            return self.abort_write();
         }
-        rc
+        ffi::SQLITE_OK
     }
+
+    fn check_reserved(&mut self) -> bool {
+        self.lock.is_held()
+    }
+
+    fn file_control(&mut self, op: c_int, arg: *mut c_void) -> c_int {
+        match op {
+            FCNTL_WRITE_INTENT => {
+                // SAFETY: `set_write_intent` passes a c_int.
+                self.write_intent = unsafe { *arg.cast::<c_int>() } != 0;
+                ffi::SQLITE_OK
+            }
+            FCNTL_READ_SCOPE => {
+                // SAFETY: `ReadScope` passes a c_int.
+                self.in_read_scope = unsafe { *arg.cast::<c_int>() } != 0;
+                self.checked_in_scope = false;
+                ffi::SQLITE_OK
+            }
+            FCNTL_COMMIT_MTIME => {
+                // SAFETY: `set_commit_mtime` passes an i64.
+                let ms = unsafe { *arg.cast::<i64>() }.max(0) as u64;
+                self.commit_mtime = Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+                ffi::SQLITE_OK
+            }
+            _ => ffi::SQLITE_NOTFOUND,
+        }
+    }
+
+    fn close(&mut self) -> c_int {
+        if self.lock.is_held() {
+            self.abort_write()
+        } else {
+            ffi::SQLITE_OK
+        }
+    }
+}
+
+/// What one read asks for: wasmtime's cap on a read, and more than a session
+/// of a few keys (16 KiB) needs, so one call almost always gets all of it.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The whole file. A read may return less than asked before the end (see
+/// `RawFile::read_at`), and asking until a read comes back empty would cost
+/// every load a second call, so the database header says how long the file
+/// is: its page size times the page count it records (valid when the two
+/// change counters in it agree, as SQLite itself checks). Without a valid
+/// header, read until a read is empty.
+fn read_image(file: &RawFile) -> std::io::Result<Vec<u8>> {
+    let mut image = file.read_at(READ_CHUNK, 0)?;
+    let expected = recorded_size(&image);
+    while expected.is_none_or(|n| image.len() < n) {
+        let want = expected.map_or(READ_CHUNK, |n| n - image.len());
+        let more = file.read_at(want, image.len() as u64)?;
+        if more.is_empty() {
+            break;
+        }
+        image.extend_from_slice(&more);
+    }
+    Ok(image)
+}
+
+/// The file size a SQLite database header records, if it records one.
+fn recorded_size(header: &[u8]) -> Option<usize> {
+    let be32 = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(header.get(at..at + 4)?.try_into().ok()?))
+    };
+    let raw_page_size = u16::from_be_bytes(header.get(16..18)?.try_into().ok()?);
+    let page_size = match raw_page_size {
+        1 => 65536,
+        n if n >= 512 && n.is_power_of_two() => usize::from(n),
+        _ => return None,
+    };
+    let (change_counter, valid_for, pages) = (be32(24)?, be32(92)?, be32(28)?);
+    (change_counter == valid_for && pages > 0).then(|| page_size * pages as usize)
 }
 
 // --------------------------------------------------------- the journal
 
-struct JournalFile {
-    raw: RawFile,
-    main: *mut MainFile,
-    /// Bytes written at `buf_offset..` and not yet sent: SQLite writes a
-    /// journal as many small sequential pieces.
-    buf: Vec<u8>,
-    buf_offset: u64,
+/// SQLite's rollback journal for one transaction, in memory: it serves to
+/// undo a transaction that fails or rolls back, never crash recovery (a
+/// commit is a rename, see the module docs).
+struct MemoryJournal {
+    data: Vec<u8>,
 }
 
-impl JournalFile {
-    fn main(&mut self) -> &mut MainFile {
-        // SAFETY: SQLite closes a journal before its main database file.
-        unsafe { &mut *self.main }
+impl VfsFile for MemoryJournal {
+    fn read(&mut self, out: &mut [u8], offset: usize) -> c_int {
+        read_from(&self.data, out, offset)
     }
 
-    fn flush(&mut self) -> c_int {
-        if self.buf.is_empty() {
-            return ffi::SQLITE_OK;
-        }
-        if self.main().lock.may_modify() == LeaseState::Lapsed {
-            return LEASE_LAPSED;
-        }
-        match self.raw.write_all_at(&self.buf, self.buf_offset) {
-            Ok(()) => {
-                self.buf.clear();
-                ffi::SQLITE_OK
-            }
-            Err(e) => {
-                self.main().io_failed = true;
-                io_code(&e, ffi::SQLITE_IOERR_WRITE)
-            }
-        }
-    }
-
-    fn write(&mut self, data: &[u8], offset: u64) -> c_int {
-        let contiguous = offset == self.buf_offset + self.buf.len() as u64;
-        if !self.buf.is_empty() && !contiguous {
-            let rc = self.flush();
-            if rc != ffi::SQLITE_OK {
-                return rc;
-            }
-        }
-        if self.buf.is_empty() {
-            self.buf_offset = offset;
-        }
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= JOURNAL_BUFFER_LIMIT {
-            return self.flush();
-        }
+    fn write(&mut self, data: &[u8], offset: usize) -> c_int {
+        write_into(&mut self.data, data, offset);
         ffi::SQLITE_OK
     }
+
+    fn truncate(&mut self, size: usize) -> c_int {
+        self.data.truncate(size);
+        ffi::SQLITE_OK
+    }
+
+    fn sync(&mut self) -> c_int {
+        ffi::SQLITE_OK
+    }
+
+    fn size(&mut self) -> usize {
+        self.data.len()
+    }
+}
+
+fn read_from(src: &[u8], out: &mut [u8], offset: usize) -> c_int {
+    let avail = src.len().saturating_sub(offset).min(out.len());
+    if avail > 0 {
+        out[..avail].copy_from_slice(&src[offset..offset + avail]);
+    }
+    if avail < out.len() {
+        out[avail..].fill(0);
+        return ffi::SQLITE_IOERR_SHORT_READ;
+    }
+    ffi::SQLITE_OK
+}
+
+fn write_into(dst: &mut Vec<u8>, data: &[u8], offset: usize) {
+    let end = offset + data.len();
+    if dst.len() < end {
+        dst.resize(end, 0);
+    }
+    dst[offset..end].copy_from_slice(data);
 }
 
 // ------------------------------------------------------ io_methods glue
 
-unsafe fn main_file<'a>(file: *mut ffi::sqlite3_file) -> &'a mut MainFile {
-    &mut *(*file.cast::<Handle>()).state.cast::<MainFile>()
-}
-
-unsafe fn journal_file<'a>(file: *mut ffi::sqlite3_file) -> &'a mut JournalFile {
-    &mut *(*file.cast::<Handle>()).state.cast::<JournalFile>()
-}
-
-static MAIN_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
-    iVersion: 1,
-    xClose: Some(main_close),
-    xRead: Some(main_read),
-    xWrite: Some(main_write),
-    xTruncate: Some(main_truncate),
-    xSync: Some(main_sync),
-    xFileSize: Some(main_file_size),
-    xLock: Some(main_lock),
-    xUnlock: Some(main_unlock),
-    xCheckReservedLock: Some(main_check_reserved),
-    xFileControl: Some(file_control),
-    xSectorSize: Some(sector_size),
-    xDeviceCharacteristics: Some(device_characteristics),
-    xShmMap: None,
-    xShmLock: None,
-    xShmBarrier: None,
-    xShmUnmap: None,
-    xFetch: None,
-    xUnfetch: None,
-};
-
-static JOURNAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
-    iVersion: 1,
-    xClose: Some(journal_close),
-    xRead: Some(journal_read),
-    xWrite: Some(journal_write),
-    xTruncate: Some(journal_truncate),
-    xSync: Some(journal_sync),
-    xFileSize: Some(journal_file_size),
-    xLock: Some(no_lock),
-    xUnlock: Some(no_lock),
-    xCheckReservedLock: Some(journal_check_reserved),
-    xFileControl: Some(file_control),
-    xSectorSize: Some(sector_size),
-    xDeviceCharacteristics: Some(device_characteristics),
-    xShmMap: None,
-    xShmLock: None,
-    xShmBarrier: None,
-    xShmUnmap: None,
-    xFetch: None,
-    xUnfetch: None,
-};
-
-unsafe extern "C" fn main_close(file: *mut ffi::sqlite3_file) -> c_int {
-    let state = (*file.cast::<Handle>()).state.cast::<MainFile>();
-    let mut main = Box::from_raw(state);
-    let rc = if main.level > ffi::SQLITE_LOCK_NONE {
-        main.unlock(ffi::SQLITE_LOCK_NONE)
-    } else {
+/// What SQLite asks of an open file, in safe Rust: one `extern "C"` shim per
+/// method, generic over this, serves both kinds of file.
+trait VfsFile {
+    fn read(&mut self, out: &mut [u8], offset: usize) -> c_int;
+    fn write(&mut self, data: &[u8], offset: usize) -> c_int;
+    fn truncate(&mut self, size: usize) -> c_int;
+    fn sync(&mut self) -> c_int;
+    fn size(&mut self) -> usize;
+    fn lock(&mut self, _level: c_int) -> c_int {
         ffi::SQLITE_OK
-    };
-    drop(main);
+    }
+    fn unlock(&mut self, _level: c_int) -> c_int {
+        ffi::SQLITE_OK
+    }
+    fn check_reserved(&mut self) -> bool {
+        false
+    }
+    fn file_control(&mut self, _op: c_int, _arg: *mut c_void) -> c_int {
+        ffi::SQLITE_NOTFOUND
+    }
+    fn close(&mut self) -> c_int {
+        ffi::SQLITE_OK
+    }
+}
+
+const fn io_methods<T: VfsFile>() -> ffi::sqlite3_io_methods {
+    ffi::sqlite3_io_methods {
+        iVersion: 1,
+        xClose: Some(shim_close::<T>),
+        xRead: Some(shim_read::<T>),
+        xWrite: Some(shim_write::<T>),
+        xTruncate: Some(shim_truncate::<T>),
+        xSync: Some(shim_sync::<T>),
+        xFileSize: Some(shim_file_size::<T>),
+        xLock: Some(shim_lock::<T>),
+        xUnlock: Some(shim_unlock::<T>),
+        xCheckReservedLock: Some(shim_check_reserved::<T>),
+        xFileControl: Some(shim_file_control::<T>),
+        xSectorSize: Some(sector_size),
+        xDeviceCharacteristics: Some(device_characteristics),
+        xShmMap: None,
+        xShmLock: None,
+        xShmBarrier: None,
+        xShmUnmap: None,
+        xFetch: None,
+        xUnfetch: None,
+    }
+}
+
+static MAIN_METHODS: ffi::sqlite3_io_methods = io_methods::<MainFile>();
+static JOURNAL_METHODS: ffi::sqlite3_io_methods = io_methods::<MemoryJournal>();
+
+unsafe fn state<'a, T>(file: *mut ffi::sqlite3_file) -> &'a mut T {
+    &mut *(*file.cast::<Handle>()).state.cast::<T>()
+}
+
+unsafe extern "C" fn shim_close<T: VfsFile>(file: *mut ffi::sqlite3_file) -> c_int {
+    let mut boxed = Box::from_raw((*file.cast::<Handle>()).state.cast::<T>());
+    let rc = boxed.close();
+    drop(boxed);
     (*file).pMethods = ptr::null();
     rc
 }
 
-unsafe extern "C" fn main_read(
+unsafe extern "C" fn shim_read<T: VfsFile>(
     file: *mut ffi::sqlite3_file,
     buf: *mut c_void,
     amt: c_int,
     offset: ffi::sqlite3_int64,
 ) -> c_int {
     let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), amt.max(0) as usize);
-    main_file(file).read(out, offset.max(0) as usize)
+    state::<T>(file).read(out, offset.max(0) as usize)
 }
 
-unsafe extern "C" fn main_write(
+unsafe extern "C" fn shim_write<T: VfsFile>(
     file: *mut ffi::sqlite3_file,
     buf: *const c_void,
     amt: c_int,
     offset: ffi::sqlite3_int64,
 ) -> c_int {
     let data = std::slice::from_raw_parts(buf.cast::<u8>(), amt.max(0) as usize);
-    main_file(file).write(data, offset.max(0) as usize)
+    state::<T>(file).write(data, offset.max(0) as usize)
 }
 
-unsafe extern "C" fn main_truncate(
+unsafe extern "C" fn shim_truncate<T: VfsFile>(
     file: *mut ffi::sqlite3_file,
     size: ffi::sqlite3_int64,
 ) -> c_int {
-    let main = main_file(file);
-    let rc = main.flush();
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    if main.lock.may_modify() == LeaseState::Lapsed {
-        return LEASE_LAPSED;
-    }
-    let size = size.max(0) as usize;
-    if let Err(e) = main.raw.set_len(size as u64) {
-        main.io_failed = true;
-        return io_code(&e, ffi::SQLITE_IOERR_TRUNCATE);
-    }
-    if let Cache::Whole { image, .. } = &mut main.cache {
-        image.resize(size, 0);
-    }
-    ffi::SQLITE_OK
+    state::<T>(file).truncate(size.max(0) as usize)
 }
 
-unsafe extern "C" fn main_sync(file: *mut ffi::sqlite3_file, _flags: c_int) -> c_int {
-    let main = main_file(file);
-    let rc = main.flush();
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match main.raw.sync() {
-        Ok(()) => ffi::SQLITE_OK,
-        Err(_) => {
-            main.io_failed = true;
-            ffi::SQLITE_IOERR_FSYNC
-        }
-    }
+unsafe extern "C" fn shim_sync<T: VfsFile>(file: *mut ffi::sqlite3_file, _flags: c_int) -> c_int {
+    state::<T>(file).sync()
 }
 
-unsafe extern "C" fn main_file_size(
+unsafe extern "C" fn shim_file_size<T: VfsFile>(
     file: *mut ffi::sqlite3_file,
     size: *mut ffi::sqlite3_int64,
 ) -> c_int {
-    let main = main_file(file);
-    if main.level >= ffi::SQLITE_LOCK_SHARED {
-        if let Err(e) = main.fill_cache() {
-            return io_code(&e, ffi::SQLITE_IOERR_FSTAT);
-        }
-    }
-    if let Cache::Whole { image, .. } = &main.cache {
-        *size = image.len() as i64;
-        return ffi::SQLITE_OK;
-    }
-    match main.raw.size() {
-        Ok(n) => {
-            *size = n as i64;
-            ffi::SQLITE_OK
-        }
-        Err(_) => ffi::SQLITE_IOERR_FSTAT,
-    }
-}
-
-unsafe extern "C" fn main_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    main_file(file).lock(level)
-}
-
-unsafe extern "C" fn main_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    main_file(file).unlock(level)
-}
-
-unsafe extern "C" fn main_check_reserved(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    // Our lock is exclusive from SHARED up: while we hold any level, nobody
-    // else holds RESERVED; without it we cannot know, and SQLite only asks
-    // while holding SHARED.
-    *out = c_int::from(main_file(file).level > ffi::SQLITE_LOCK_SHARED);
+    *size = state::<T>(file).size() as ffi::sqlite3_int64;
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn journal_close(file: *mut ffi::sqlite3_file) -> c_int {
-    let state = (*file.cast::<Handle>()).state.cast::<JournalFile>();
-    let mut journal = Box::from_raw(state);
-    // Ordering: the journal's bytes, then the database pages they protect,
-    // and only then may SQLite delete the journal (which it does next).
-    let mut rc = journal.flush();
-    let main = journal.main();
-    main.journal = ptr::null_mut();
-    if rc == ffi::SQLITE_OK {
-        rc = main.flush();
-    }
-    drop(journal);
-    (*file).pMethods = ptr::null();
-    rc
+unsafe extern "C" fn shim_lock<T: VfsFile>(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    state::<T>(file).lock(level)
 }
 
-unsafe extern "C" fn journal_read(
+unsafe extern "C" fn shim_unlock<T: VfsFile>(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    state::<T>(file).unlock(level)
+}
+
+unsafe extern "C" fn shim_check_reserved<T: VfsFile>(
     file: *mut ffi::sqlite3_file,
-    buf: *mut c_void,
-    amt: c_int,
-    offset: ffi::sqlite3_int64,
-) -> c_int {
-    let journal = journal_file(file);
-    let rc = journal.flush();
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), amt.max(0) as usize);
-    match journal.raw.read_at(out.len(), offset.max(0) as u64) {
-        Ok(data) => {
-            out[..data.len()].copy_from_slice(&data);
-            if data.len() < out.len() {
-                out[data.len()..].fill(0);
-                return ffi::SQLITE_IOERR_SHORT_READ;
-            }
-            ffi::SQLITE_OK
-        }
-        Err(e) => io_code(&e, ffi::SQLITE_IOERR_READ),
-    }
-}
-
-unsafe extern "C" fn journal_write(
-    file: *mut ffi::sqlite3_file,
-    buf: *const c_void,
-    amt: c_int,
-    offset: ffi::sqlite3_int64,
-) -> c_int {
-    let data = std::slice::from_raw_parts(buf.cast::<u8>(), amt.max(0) as usize);
-    journal_file(file).write(data, offset.max(0) as u64)
-}
-
-unsafe extern "C" fn journal_truncate(
-    file: *mut ffi::sqlite3_file,
-    size: ffi::sqlite3_int64,
-) -> c_int {
-    let journal = journal_file(file);
-    let rc = journal.flush();
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    if journal.main().lock.may_modify() == LeaseState::Lapsed {
-        return LEASE_LAPSED;
-    }
-    match journal.raw.set_len(size.max(0) as u64) {
-        Ok(()) => ffi::SQLITE_OK,
-        Err(e) => {
-            journal.main().io_failed = true;
-            io_code(&e, ffi::SQLITE_IOERR_TRUNCATE)
-        }
-    }
-}
-
-unsafe extern "C" fn journal_sync(file: *mut ffi::sqlite3_file, _flags: c_int) -> c_int {
-    let journal = journal_file(file);
-    let rc = journal.flush();
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match journal.raw.sync() {
-        Ok(()) => ffi::SQLITE_OK,
-        Err(_) => {
-            journal.main().io_failed = true;
-            ffi::SQLITE_IOERR_FSYNC
-        }
-    }
-}
-
-unsafe extern "C" fn journal_file_size(
-    file: *mut ffi::sqlite3_file,
-    size: *mut ffi::sqlite3_int64,
-) -> c_int {
-    let journal = journal_file(file);
-    let rc = journal.flush();
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match journal.raw.size() {
-        Ok(n) => {
-            *size = n as i64;
-            ffi::SQLITE_OK
-        }
-        Err(_) => ffi::SQLITE_IOERR_FSTAT,
-    }
-}
-
-unsafe extern "C" fn journal_check_reserved(
-    _file: *mut ffi::sqlite3_file,
     out: *mut c_int,
 ) -> c_int {
-    *out = 0;
+    *out = c_int::from(state::<T>(file).check_reserved());
     ffi::SQLITE_OK
 }
 
-unsafe extern "C" fn no_lock(_file: *mut ffi::sqlite3_file, _level: c_int) -> c_int {
-    ffi::SQLITE_OK
-}
-
-unsafe extern "C" fn file_control(
-    _file: *mut ffi::sqlite3_file,
-    _op: c_int,
-    _arg: *mut c_void,
+unsafe extern "C" fn shim_file_control<T: VfsFile>(
+    file: *mut ffi::sqlite3_file,
+    op: c_int,
+    arg: *mut c_void,
 ) -> c_int {
-    ffi::SQLITE_NOTFOUND
+    state::<T>(file).file_control(op, arg)
 }
 
 unsafe extern "C" fn sector_size(_file: *mut ffi::sqlite3_file) -> c_int {

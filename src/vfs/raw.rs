@@ -23,17 +23,22 @@ use std::io;
 pub enum OpenMode {
     ReadOnly,
     ReadWrite,
-    /// Read-write, creating the file when it does not exist.
-    Create,
+    /// Read-write, creating the file; fails with `AlreadyExists` when it
+    /// exists (the lock protocol's atomic test-and-set).
+    CreateNew,
 }
 
 // Path operations, one host call each on wasm, for the lock protocol and the
 // few other places the store touches the directory.
 #[cfg(target_arch = "wasm32")]
-pub use wasi_impl::{create_dir, remove_dir, remove_file, set_mtime, stat, RawFile};
+pub use wasi_impl::{
+    create_dir, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat, RawFile,
+};
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use std_impl::{create_dir, remove_dir, remove_file, set_mtime, stat, RawFile};
+pub use std_impl::{
+    create_dir, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat, RawFile,
+};
 
 #[cfg(target_arch = "wasm32")]
 mod wasi_impl {
@@ -60,7 +65,7 @@ mod wasi_impl {
     impl RawFile {
         pub fn open(path: &str, mode: OpenMode) -> io::Result<RawFile> {
             let open_flags = match mode {
-                OpenMode::Create => OpenFlags::CREATE,
+                OpenMode::CreateNew => OpenFlags::CREATE | OpenFlags::EXCLUSIVE,
                 _ => OpenFlags::empty(),
             };
             let flags = match mode {
@@ -74,30 +79,12 @@ mod wasi_impl {
             })
         }
 
-        /// Reads up to `len` bytes at `offset`; fewer only at end of file.
+        /// Reads up to `len` bytes at `offset` in one call. Hosts cap a
+        /// read (wasmtime at 64 KiB), so fewer bytes do not mean the end of
+        /// the file; an empty result does.
         pub fn read_at(&self, len: usize, offset: u64) -> io::Result<Vec<u8>> {
-            let mut out = Vec::new();
-            // `read` may return fewer bytes than asked without being at the
-            // end; loop until we have them all or the host says end of file.
-            while out.len() < len {
-                let want = (len - out.len()) as u64;
-                let (chunk, eof) = self
-                    .fd
-                    .read(want, offset + out.len() as u64)
-                    .map_err(to_io)?;
-                let got = chunk.len();
-                if out.is_empty() {
-                    out = chunk;
-                } else {
-                    out.extend_from_slice(&chunk);
-                }
-                // A short read of a regular file means end of file (as with
-                // POSIX pread); asking again would cost a host call to hear it.
-                if eof || (got as u64) < want {
-                    break;
-                }
-            }
-            Ok(out)
+            let (chunk, _eof) = self.fd.read(len as u64, offset).map_err(to_io)?;
+            Ok(chunk)
         }
 
         pub fn write_all_at(&self, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
@@ -112,8 +99,17 @@ mod wasi_impl {
             Ok(())
         }
 
-        pub fn size(&self) -> io::Result<u64> {
-            self.fd.stat().map(|s| s.size).map_err(to_io)
+        /// How many directory entries name this file: 0 once it has been
+        /// replaced (renamed over) or deleted.
+        pub fn link_count(&self) -> io::Result<u64> {
+            self.fd.stat().map(|s| s.link_count).map_err(to_io)
+        }
+
+        /// Sets the mtime to the filesystem's now (or to `to`), keeping atime.
+        pub fn set_mtime(&self, to: Option<SystemTime>) -> io::Result<()> {
+            self.fd
+                .set_times(NewTimestamp::NoChange, new_timestamp(to))
+                .map_err(to_io)
         }
 
         pub fn set_len(&self, len: u64) -> io::Result<()> {
@@ -156,7 +152,28 @@ mod wasi_impl {
 
     /// Sets the mtime to the filesystem's now (or to `to`), keeping atime.
     pub fn set_mtime(path: &str, to: Option<SystemTime>) -> io::Result<()> {
-        let mtime = match to {
+        with_parent(path, |dir, rel| {
+            dir.set_times_at(
+                PathFlags::empty(),
+                rel,
+                NewTimestamp::NoChange,
+                new_timestamp(to),
+            )
+            .map_err(to_io)
+        })
+    }
+
+    /// Atomically replaces `to` with `from` (both inside one preopen).
+    pub fn rename(from: &str, to: &str) -> io::Result<()> {
+        with_parent(from, |dir, from_rel| {
+            with_parent(to, |to_dir, to_rel| {
+                dir.rename_at(from_rel, to_dir, to_rel).map_err(to_io)
+            })
+        })
+    }
+
+    fn new_timestamp(to: Option<SystemTime>) -> NewTimestamp {
+        match to {
             None => NewTimestamp::Now,
             Some(t) => {
                 let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -165,10 +182,16 @@ mod wasi_impl {
                     nanoseconds: d.subsec_nanos(),
                 })
             }
-        };
-        with_parent(path, |dir, rel| {
-            dir.set_times_at(PathFlags::empty(), rel, NewTimestamp::NoChange, mtime)
-                .map_err(to_io)
+        }
+    }
+
+    /// Whether `path` is itself a preopened directory: then it exists and is
+    /// a directory (the host opened it as one), and nothing needs checking.
+    pub fn is_preopened_dir(path: &str) -> bool {
+        PREOPENS.with(|cell| {
+            cell.get_or_init(get_directories)
+                .iter()
+                .any(|(_, name)| strip_dir(path, name) == Some("."))
         })
     }
 
@@ -251,8 +274,8 @@ mod std_impl {
                 OpenMode::ReadWrite => {
                     options.write(true);
                 }
-                OpenMode::Create => {
-                    options.write(true).create(true);
+                OpenMode::CreateNew => {
+                    options.write(true).create_new(true);
                 }
             }
             options.open(path).map(|file| RawFile { file })
@@ -280,8 +303,14 @@ mod std_impl {
             self.file.write_all_at(buf, offset)
         }
 
-        pub fn size(&self) -> io::Result<u64> {
-            self.file.metadata().map(|m| m.len())
+        pub fn link_count(&self) -> io::Result<u64> {
+            use std::os::unix::fs::MetadataExt;
+            self.file.metadata().map(|m| m.nlink())
+        }
+
+        pub fn set_mtime(&self, to: Option<SystemTime>) -> io::Result<()> {
+            let times = std::fs::FileTimes::new().set_modified(to.unwrap_or_else(SystemTime::now));
+            self.file.set_times(times)
         }
 
         pub fn set_len(&self, len: u64) -> io::Result<()> {
@@ -303,6 +332,15 @@ mod std_impl {
 
     pub fn remove_file(path: &str) -> io::Result<()> {
         std::fs::remove_file(path)
+    }
+
+    pub fn rename(from: &str, to: &str) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    /// Natively there are no preopens: every directory is checked.
+    pub fn is_preopened_dir(_path: &str) -> bool {
+        false
     }
 
     pub fn stat(path: &str) -> io::Result<Option<(bool, SystemTime)>> {
@@ -348,3 +386,4 @@ mod std_impl {
 pub fn is_not_found(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound
 }
+

@@ -251,6 +251,8 @@ struct Ops {
     cycle_get: Row,
     cycle_set: Row,
     drop: Row,
+    /// Dropping the Wasmtime store (instance teardown), no guest calls.
+    teardown: Row,
     /// The same operations in isolation, each on a freshly loaded session.
     load: Row,
     get: Row,
@@ -400,30 +402,47 @@ struct CycleCounts {
     drop: HostCallCounts,
     whole: HostCallCounts,
     memory: MemoryStats,
+    /// How long each step took, in the order instantiate, open, load, get,
+    /// set, drop session + store, and dropping the instance.
+    times: [Duration; CYCLE_STEPS],
 }
 
+const CYCLE_STEPS: usize = 7;
+
 fn counted_cycle(cx: &Ctx<'_>, id: &str) -> anyhow::Result<CycleCounts> {
+    let started = Instant::now();
     let mut req = cx.request()?;
     let instantiate = req.host_calls();
+    let mut times = [Duration::ZERO; CYCLE_STEPS];
+    let mut last = Instant::now();
+    times[0] = last - started;
     let mut mark = req.host_calls();
-    let mut step = |req: &Request| {
-        let now = req.host_calls();
-        let d = now.since(&mark);
-        mark = now;
+    let mut step = |req: &Request, i: usize| {
+        let now = Instant::now();
+        times[i] = now - last;
+        last = now;
+        let calls = req.host_calls();
+        let d = calls.since(&mark);
+        mark = calls;
         d
     };
     let store = req.open_store(&cx.config)??;
-    let open = step(&req);
+    let open = step(&req, 1);
     let s = req.store(&store).load(id)??.context("session vanished")?;
-    let load = step(&req);
+    let load = step(&req, 2);
     req.session(&s).get("user")??.context("user missing")?;
-    let get = step(&req);
+    let get = step(&req, 3);
     // The value it already has, so repeated cycles see identical files.
     req.session(&s).set_json("counter", "0")??;
-    let set = step(&req);
+    let set = step(&req, 4);
     req.drop_session(s)?;
     req.drop_store(store)?;
-    let drop = step(&req);
+    let drop = step(&req, 5);
+    let whole = req.host_calls();
+    let memory = req.memory_stats();
+    let teardown = Instant::now();
+    std::mem::drop(req);
+    times[6] = teardown.elapsed();
     Ok(CycleCounts {
         instantiate,
         open,
@@ -431,8 +450,9 @@ fn counted_cycle(cx: &Ctx<'_>, id: &str) -> anyhow::Result<CycleCounts> {
         get,
         set,
         drop,
-        whole: req.host_calls(),
-        memory: req.memory_stats(),
+        whole,
+        memory,
+        times,
     })
 }
 
@@ -489,40 +509,20 @@ impl Ops {
         let first = counted_cycle(&cx, &id)?;
         let second = counted_cycle(&cx, &id)?;
         let deterministic = first.whole == second.whole;
+        // Each step timed inside the cycle, so the steps add up to it.
+        let mut step_totals = [Duration::ZERO; CYCLE_STEPS];
         let mut total = Duration::ZERO;
         for _ in 0..iters {
             let start = Instant::now();
-            counted_cycle(&cx, &id)?;
+            let cycle = counted_cycle(&cx, &id)?;
             total += start.elapsed();
+            for (sum, t) in step_totals.iter_mut().zip(cycle.times) {
+                *sum += t;
+            }
         }
-        let cycle_us = total.as_secs_f64() * 1e6 / iters as f64;
-
-        // Instantiation and drop, timed on their own.
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let start = Instant::now();
-            let req = cx.request()?;
-            total += start.elapsed();
-            drop(req);
-        }
-        let instantiate_us = total.as_secs_f64() * 1e6 / iters as f64;
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let (req, store, s) = cx.load(&id)?;
-            let start = Instant::now();
-            finish(req, store, s)?;
-            total += start.elapsed();
-        }
-        let drop_us = total.as_secs_f64() * 1e6 / iters as f64;
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let start = Instant::now();
-            let (req, store) = cx.open()?;
-            total += start.elapsed();
-            let mut req = req;
-            req.drop_store(store)?;
-        }
-        let instantiate_open_us = total.as_secs_f64() * 1e6 / iters as f64;
+        let mean_us = |d: Duration| d.as_secs_f64() * 1e6 / iters as f64;
+        let cycle_us = mean_us(total);
+        let step_us = step_totals.map(mean_us);
 
         let row = |label: &str, calls: HostCallCounts, mean_us: Option<f64>| Row {
             label: label.into(),
@@ -541,17 +541,22 @@ impl Ops {
         let instantiate = row(
             "  instantiate",
             first.instantiate.clone(),
-            Some(instantiate_us),
+            Some(step_us[0]),
         );
-        let open = row(
-            "  open store",
-            first.open.clone(),
-            Some((instantiate_open_us - instantiate_us).max(0.0)),
+        let open = row("  open store", first.open.clone(), Some(step_us[1]));
+        let drop = row(
+            "  drop session + store",
+            first.drop.clone(),
+            Some(step_us[5]),
         );
-        let drop = row("  drop session + store", first.drop.clone(), Some(drop_us));
-        let cycle_load = row("  load", first.load.clone(), None);
-        let cycle_get = row("  get", first.get.clone(), None);
-        let cycle_set = row("  set (after the get)", first.set.clone(), None);
+        let teardown = row(
+            "  drop the instance",
+            HostCallCounts::default(),
+            Some(step_us[6]),
+        );
+        let cycle_load = row("  load", first.load.clone(), Some(step_us[2]));
+        let cycle_get = row("  get", first.get.clone(), Some(step_us[3]));
+        let cycle_set = row("  set (after the get)", first.set.clone(), Some(step_us[4]));
 
         let load = cx.load_row("load (isolated, 2-key session)", &id, iters)?;
         let get = cx.get_row("get (isolated, 2-key session)", &id, "user", iters)?;
@@ -578,6 +583,7 @@ impl Ops {
             get,
             set,
             drop,
+            teardown,
             load_small,
             get_small,
             load_big,
@@ -587,7 +593,7 @@ impl Ops {
         })
     }
 
-    fn rows(&self) -> [&Row; 14] {
+    fn rows(&self) -> [&Row; 15] {
         [
             &self.cycle,
             &self.instantiate,
@@ -596,6 +602,7 @@ impl Ops {
             &self.cycle_get,
             &self.cycle_set,
             &self.drop,
+            &self.teardown,
             &self.load,
             &self.get,
             &self.set,
