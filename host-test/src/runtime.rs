@@ -189,9 +189,17 @@ fn default_component_path() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(COMPONENT_PATH))
 }
 
+/// Set to `1` to write `/tmp/perf-<pid>.map`, so that `perf record` /
+/// `perf report` name the component's functions (how the bench's hot spots
+/// were found).
+pub const PERFMAP_VAR: &str = "SQLITE_SESSIONS_PERFMAP";
+
 fn make_engine(options: &RuntimeOptions) -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.consume_fuel(options.consume_fuel);
+    if std::env::var_os(PERFMAP_VAR).is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if options.pooling {
         let n = options.max_instances;
         let mut pool = PoolingAllocationConfig::new();
