@@ -1,7 +1,8 @@
 //! The host-call counter (`Request::host_calls`): it counts, it is
-//! deterministic, and it tells operations apart. Exact totals are printed, not
-//! asserted, because the component is being optimised to make fewer calls.
-//! Run with `--nocapture` to see them.
+//! deterministic, and it tells operations apart. The filesystem-call budget
+//! of the session cycle (issue 5: at most 12) is asserted as upper bounds per
+//! step, so a change that adds calls fails here; `bench` prints the exact
+//! figures. Run with `--nocapture` to see them.
 
 use host_test::{
     default_config, HostCallCounts, Request, RequestOptions, Runtime, RuntimeOptions,
@@ -131,6 +132,39 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
         first.get,
         first.load
     );
+
+    // The budget, step by step (see `src/vfs/mod.rs` for why each call is
+    // there): open = get-directories; load = open + read; get = one stat;
+    // set = lock-file create, stat, write, set-times, sync, rename, drop of
+    // the replaced file; drop = the descriptor.
+    let budget = [
+        ("open store", &first.open, 1),
+        ("load", &first.load, 2),
+        ("get", &first.get, 1),
+        ("set", &first.set, 7),
+        ("drop", &first.drop, 1),
+    ];
+    for (step, counts, max) in budget {
+        assert!(
+            counts.filesystem() <= max,
+            "{step}: {} filesystem calls, budget {max}: {counts}",
+            counts.filesystem()
+        );
+    }
+    assert!(
+        first.whole.filesystem() <= 12,
+        "cycle: {} filesystem calls, budget 12: {}",
+        first.whole.filesystem(),
+        first.whole
+    );
+    // Reads take no lock: nothing but the set creates or renames anything.
+    for (step, counts) in [("load", &first.load), ("get", &first.get)] {
+        for f in ["descriptor.open-at", "descriptor.rename-at", "descriptor.write"] {
+            let n = counts.by_function.get(f).copied().unwrap_or(0);
+            let allowed = u64::from(step == "load" && f == "descriptor.open-at");
+            assert!(n <= allowed, "{step} called {f} {n} times: {counts}");
+        }
+    }
     Ok(())
 }
 
