@@ -19,13 +19,32 @@
 //!    inside wasmtime, run as a host would (a fresh instance per call, a
 //!    budget per call), first with correct expiry hints (1% expired), then
 //!    with every hint stale so that every file is opened.
+//! 5. Load latency against the number of session files in the directory
+//!    (1,000, 100,000, ...): a few real sessions among empty filler files
+//!    named like session files, wasm and native, each N against the first.
+//! 6. Concurrency scaling: the cycle on 1, 2 and 4 host threads, each on its
+//!    own session, then all on one session; wasm and native; throughput,
+//!    latency, speed-up against the first row, and `busy` answers.
+//! 7. Host memory: the whole process's resident set (VmRSS) before and with
+//!    1,000 live instances, each holding an open store and a loaded session.
 //!
 //! Usage: `bench [--iters N] [--dir PATH]... [--trace] [--sweep-sessions N]
-//! [--sweep-budget B]` (default: /dev/shm and the system temp directory, 1000
-//! cycle iterations per row; the per-operation rows use N/4; the sweep uses
-//! the first directory, 10,000 sessions and a budget of 1000 per call;
-//! `--sweep-sessions 0` skips it). `--trace` adds every host call of one cycle, in order, with
-//! its arguments (paths, offsets, handles) and result.
+//! [--sweep-budget B] [--many-files N,N,...] [--threads T,T,...]
+//! [--scaling-secs S] [--live-instances N]` (default: /dev/shm and the system
+//! temp directory, 1000 cycle iterations per row; the per-operation rows use
+//! N/4; the sweep uses the first directory, 10,000 sessions and a budget of
+//! 1000 per call; `--sweep-sessions 0` skips it). `--trace` adds every host
+//! call of one cycle, in order, with its arguments (paths, offsets, handles)
+//! and result.
+//!
+//! Sections 5 to 7 use the first directory. `--many-files` lists the
+//! directory sizes of section 5 (default `1000,100000`; `1000000` works: its
+//! fillers take about 8 s to create and 7 s to delete on tmpfs), each
+//! measured with the smaller of `--iters` and 400 loads per row; `--threads`
+//! the thread counts of section 6 (default `1,2,4`; the one-session row uses
+//! the largest), `--scaling-secs` how long each of its rows runs (default 2);
+//! `--live-instances` the instances of section 7 (default 1000). For each,
+//! `0` skips the section.
 
 use anyhow::Context;
 use host_test::{
@@ -35,6 +54,15 @@ use host_test::{
 use sqlite_sessions::{Store, StoreConfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+// The crate root is this file, so a plain `mod` would look in `src/bin/`,
+// where cargo would also take it for a binary of its own.
+#[path = "bench/scale.rs"]
+mod scale;
+
+/// Pool size of the bench's runtimes: room for section 6's threads, each
+/// holding one instance at a time.
+const MAX_INSTANCES: u32 = 16;
 
 /// Keys and value size of the large session.
 const BIG_KEYS: usize = 1000;
@@ -47,6 +75,10 @@ fn main() -> anyhow::Result<()> {
         trace,
         sweep_sessions,
         sweep_budget,
+        many_files,
+        threads,
+        scaling_secs,
+        live_instances,
     } = parse_args()?;
     let started = Instant::now();
     let counted = runtime(true)?;
@@ -110,6 +142,18 @@ fn main() -> anyhow::Result<()> {
         println!();
         sweep_bench(&stock, &dirs[0], sweep_sessions, sweep_budget)?;
     }
+    if !many_files.is_empty() {
+        println!();
+        scale::many_files_bench(&stock, &dirs[0], &many_files, iters.min(400))?;
+    }
+    if !threads.is_empty() {
+        println!();
+        scale::scaling_bench(&stock, &dirs[0], &threads, scaling_secs)?;
+    }
+    if live_instances > 0 {
+        println!();
+        scale::live_instances_bench(&dirs[0], live_instances)?;
+    }
     println!(
         "\nbench finished in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -142,9 +186,14 @@ fn native_config(dir: &Path) -> anyhow::Result<StoreConfig> {
 /// A runtime that counts host calls, or links stock wasmtime-wasi. Both share
 /// every other setting, and the compiled-component cache.
 fn runtime(count_host_calls: bool) -> anyhow::Result<Runtime> {
+    runtime_with(count_host_calls, MAX_INSTANCES)
+}
+
+/// [`runtime`] with a pool of `max_instances`.
+fn runtime_with(count_host_calls: bool, max_instances: u32) -> anyhow::Result<Runtime> {
     Runtime::with_options(RuntimeOptions {
         count_host_calls,
-        max_instances: 16,
+        max_instances,
         cache_dir: Path::new(COMPONENT_PATH).parent().map(Path::to_path_buf),
         ..RuntimeOptions::default()
     })
@@ -210,26 +259,33 @@ fn wasm_cycles(
 
 fn native_cycle(dir: &Path, iters: usize) -> anyhow::Result<Vec<Duration>> {
     let config = native_config(dir)?;
-    let id = {
-        let store = Store::open(config.clone())?;
-        let mut s = store.create();
-        s.set_json("user", r#"{"name":"ada","roles":["admin"]}"#)?;
-        s.set_json("counter", "0")?;
-        s.id()
-    };
-    let mut times = Vec::with_capacity(iters);
-    for i in 0..iters {
-        let start = Instant::now();
-        let store = Store::open(config.clone())?;
-        let mut s = store.load(&id)?.context("session vanished")?;
-        let user = s.get("user")?;
-        s.set_json("counter", &i.to_string())?;
-        drop(s);
-        drop(store);
-        times.push(start.elapsed());
-        assert!(user.is_some());
-    }
-    Ok(times)
+    let id = seed_native(&config)?;
+    (0..iters)
+        .map(|i| one_native_cycle(&config, &id, i))
+        .collect()
+}
+
+/// [`seed_session`], natively.
+fn seed_native(config: &StoreConfig) -> anyhow::Result<String> {
+    let store = Store::open(config.clone())?;
+    let mut s = store.create();
+    s.set_json("user", r#"{"name":"ada","roles":["admin"]}"#)?;
+    s.set_json("counter", "0")?;
+    Ok(s.id())
+}
+
+/// [`one_wasm_cycle`], natively: open, load, get, set, drop.
+fn one_native_cycle(config: &StoreConfig, id: &str, i: usize) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let store = Store::open(config.clone())?;
+    let mut s = store.load(id)?.context("session vanished")?;
+    let user = s.get("user")?;
+    s.set_json("counter", &i.to_string())?;
+    drop(s);
+    drop(store);
+    let elapsed = start.elapsed();
+    anyhow::ensure!(user.is_some(), "user vanished");
+    Ok(elapsed)
 }
 
 /// One row of the host-calls table.
@@ -736,6 +792,22 @@ impl Stats {
             self.mean, self.p50, self.p95
         );
     }
+    /// Each figure over the same figure of `base`.
+    fn ratio_to(&self, base: &Stats) -> Stats {
+        Stats {
+            mean: self.mean / base.mean,
+            p50: self.p50 / base.p50,
+            p95: self.p95 / base.p95,
+        }
+    }
+
+    /// A row of [`Stats::ratio_to`] figures, in the columns of [`Stats::print`].
+    fn print_ratio(&self, label: &str) {
+        println!(
+            "{label:<40} {:>9.2}× {:>9.2}× {:>9.2}×",
+            self.mean, self.p50, self.p95
+        );
+    }
 }
 
 struct Args {
@@ -744,6 +816,13 @@ struct Args {
     trace: bool,
     sweep_sessions: usize,
     sweep_budget: u32,
+    /// Section 5's directory sizes; empty skips it.
+    many_files: Vec<usize>,
+    /// Section 6's thread counts; empty skips it.
+    threads: Vec<usize>,
+    scaling_secs: f64,
+    /// Section 7's instances; 0 skips it.
+    live_instances: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -752,6 +831,10 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut trace = false;
     let mut sweep_sessions = 10_000;
     let mut sweep_budget = 1000;
+    let mut many_files = vec![1000, 100_000];
+    let mut threads = vec![1, 2, 4];
+    let mut scaling_secs: f64 = 2.0;
+    let mut live_instances = 1000;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -778,11 +861,33 @@ fn parse_args() -> anyhow::Result<Args> {
                     .context("--sweep-budget needs a number")?
                     .parse()?
             }
+            "--many-files" => many_files = parse_list(args.next(), "--many-files")?,
+            "--threads" => threads = parse_list(args.next(), "--threads")?,
+            "--scaling-secs" => {
+                scaling_secs = args
+                    .next()
+                    .context("--scaling-secs needs a number of seconds")?
+                    .parse()?
+            }
+            "--live-instances" => {
+                live_instances = args
+                    .next()
+                    .context("--live-instances needs a number")?
+                    .parse()?
+            }
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
     anyhow::ensure!(iters > 0, "--iters must be at least 1");
     anyhow::ensure!(sweep_budget > 0, "--sweep-budget must be at least 1");
+    anyhow::ensure!(
+        scaling_secs > 0.0 && scaling_secs.is_finite(),
+        "--scaling-secs must be a positive number"
+    );
+    anyhow::ensure!(
+        threads.iter().all(|&t| t <= MAX_INSTANCES as usize),
+        "--threads: at most {MAX_INSTANCES} (the bench runtime's pool)"
+    );
     if dirs.is_empty() {
         dirs = vec![PathBuf::from("/dev/shm"), std::env::temp_dir()];
     }
@@ -792,7 +897,25 @@ fn parse_args() -> anyhow::Result<Args> {
         trace,
         sweep_sessions,
         sweep_budget,
+        many_files,
+        threads,
+        scaling_secs,
+        live_instances,
     })
+}
+
+/// A comma-separated list of counts, e.g. `1000,100000`; zeros and empty
+/// items are dropped, so `0` or `""` gives an empty list (section skipped).
+fn parse_list(arg: Option<String>, flag: &str) -> anyhow::Result<Vec<usize>> {
+    let arg = arg.with_context(|| format!("{flag} needs a comma-separated list of numbers"))?;
+    let mut list = Vec::new();
+    for item in arg.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let n: usize = item.parse().with_context(|| format!("{flag}: {item:?}"))?;
+        if n > 0 {
+            list.push(n);
+        }
+    }
+    Ok(list)
 }
 
 /// Section 4: `store.sweep` throughput inside wasmtime.
