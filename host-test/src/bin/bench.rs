@@ -189,13 +189,19 @@ fn runtime(count_host_calls: bool) -> anyhow::Result<Runtime> {
     runtime_with(count_host_calls, MAX_INSTANCES)
 }
 
+/// `--keep-resident BYTES`: the pooling allocator's resident memory per
+/// instance slot (see `RuntimeOptions::keep_resident_bytes`).
+static KEEP_RESIDENT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
 /// [`runtime`] with a pool of `max_instances`.
 fn runtime_with(count_host_calls: bool, max_instances: u32) -> anyhow::Result<Runtime> {
+    let defaults = RuntimeOptions::default();
     Runtime::with_options(RuntimeOptions {
         count_host_calls,
         max_instances,
         cache_dir: Path::new(COMPONENT_PATH).parent().map(Path::to_path_buf),
-        ..RuntimeOptions::default()
+        keep_resident_bytes: *KEEP_RESIDENT.get().unwrap_or(&defaults.keep_resident_bytes),
+        ..defaults
     })
 }
 
@@ -868,6 +874,13 @@ fn parse_args() -> anyhow::Result<Args> {
                     .next()
                     .context("--scaling-secs needs a number of seconds")?
                     .parse()?
+            }
+            "--keep-resident" => {
+                let bytes = args
+                    .next()
+                    .context("--keep-resident needs a number of bytes")?
+                    .parse()?;
+                KEEP_RESIDENT.set(bytes).ok();
             }
             "--live-instances" => {
                 live_instances = args
