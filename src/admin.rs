@@ -123,7 +123,7 @@ pub fn inspect(cfg: &StoreConfig, id: &str, now_ms: i64) -> Result<Option<Sessio
         let entries = storage::keys(tx)?
             .into_iter()
             .map(|key| {
-                // Same transaction as `keys`, so every key is still there.
+                // Same version of the file as `keys`, so every key is still there.
                 let value = storage::get(tx, &key)?.unwrap_or_default();
                 let json = codec::cbor_to_json(&value).ok();
                 Ok(Entry { key, value, json })

@@ -38,7 +38,8 @@ use crate::config::StoreConfig;
 use crate::error::{Error, LimitKind, Result};
 use crate::storage;
 use crate::sweep::list_shard;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
+use crate::storage::WriteTx;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The counter database's name in the directory root.
 pub const FILE_NAME: &str = "live-count.db";
@@ -51,8 +52,8 @@ pub fn reserve(cfg: &StoreConfig, session_path: &str) -> Result<()> {
         return Ok(());
     };
     let shard = shard_of(session_path)?;
-    let mut conn = connect(cfg)?;
-    let tx = storage::begin_write(&mut conn)?;
+    let conn = connect(cfg)?;
+    let tx = WriteTx::begin(&conn)?;
     initialize(&tx, cfg)?;
     let live: i64 = tx.query_row("SELECT coalesce(sum(live), 0) FROM shard", [], |r| r.get(0))?;
     let actual = live.max(0) as u64 + 1;
@@ -82,8 +83,8 @@ pub fn release(cfg: &StoreConfig, session_path: &str) {
     }
     let _ = (|| -> Result<()> {
         let shard = shard_of(session_path)?;
-        let mut conn = connect(cfg)?;
-        let tx = storage::begin_write(&mut conn)?;
+        let conn = connect(cfg)?;
+        let tx = WriteTx::begin(&conn)?;
         // A fresh count already reflects the deletion.
         if !initialize(&tx, cfg)? {
             tx.execute(
@@ -109,8 +110,8 @@ pub fn moved(cfg: &StoreConfig, from: &str, to: &str) {
         if from == to {
             return Ok(());
         }
-        let mut conn = connect(cfg)?;
-        let tx = storage::begin_write(&mut conn)?;
+        let conn = connect(cfg)?;
+        let tx = WriteTx::begin(&conn)?;
         // A fresh count already sees the session in its new shard.
         if !initialize(&tx, cfg)? {
             tx.execute(
@@ -134,8 +135,8 @@ pub fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
     if cfg.max_live_sessions.is_none() || shards.is_empty() {
         return Ok(());
     }
-    let mut conn = connect(cfg)?;
-    let tx = storage::begin_write(&mut conn)?;
+    let conn = connect(cfg)?;
+    let tx = WriteTx::begin(&conn)?;
     if !initialize(&tx, cfg)? {
         for &shard in shards {
             store_count(&tx, cfg, shard)?;
@@ -162,7 +163,7 @@ fn connect(cfg: &StoreConfig) -> Result<Connection> {
 /// Creates the table on first use and fills it by counting every shard, so a
 /// limit switched on for a directory that already holds sessions starts from
 /// the truth. Returns whether it did (the counts are then current).
-fn initialize(tx: &Transaction, cfg: &StoreConfig) -> Result<bool> {
+fn initialize(tx: &Connection, cfg: &StoreConfig) -> Result<bool> {
     let exists = tx
         .query_row(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shard'",
@@ -186,7 +187,7 @@ fn initialize(tx: &Transaction, cfg: &StoreConfig) -> Result<bool> {
     Ok(true)
 }
 
-fn store_count(tx: &Transaction, cfg: &StoreConfig, shard: u8) -> Result<()> {
+fn store_count(tx: &Connection, cfg: &StoreConfig, shard: u8) -> Result<()> {
     let name = format!("{shard:02x}");
     let live = list_shard(&format!("{}/{name}", cfg.directory), &name)?
         .0

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::nested::{self, Segment};
 use crate::storage::{self, Meta};
 use ciborium::Value;
-use rusqlite::Transaction;
+use rusqlite::Connection;
 
 /// One write of a batch, as the caller gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl Op {
 
 impl Checked {
     /// Runs the write inside `tx`, exactly as the single call would.
-    pub fn apply(self, tx: &Transaction, meta: &mut Meta, limits: &Limits) -> Result<Outcome> {
+    pub fn apply(self, tx: &Connection, meta: &mut Meta, limits: &Limits) -> Result<Outcome> {
         let Checked { op, item } = self;
         let item = || item.expect("checked ops with a value argument carry it decoded");
         Ok(match op {
@@ -168,7 +168,7 @@ pub fn check_path(path: &[Segment]) -> Result<()> {
 
 /// `set-in`: sets the part of the value under `key` that `path` names.
 pub fn set_in(
-    tx: &Transaction,
+    tx: &Connection,
     meta: &mut Meta,
     limits: &Limits,
     key: &str,
@@ -181,7 +181,7 @@ pub fn set_in(
 
 /// `remove-in`: whether something was removed.
 pub fn remove_in(
-    tx: &Transaction,
+    tx: &Connection,
     meta: &mut Meta,
     limits: &Limits,
     key: &str,
@@ -199,7 +199,7 @@ pub fn remove_in(
 
 /// `append`: the array's new length.
 pub fn append(
-    tx: &Transaction,
+    tx: &Connection,
     meta: &mut Meta,
     limits: &Limits,
     key: &str,
@@ -214,7 +214,7 @@ pub fn append(
 /// as 0) and returns the sum. A stored value that is not an integer within
 /// s64, or a sum outside s64, fails before anything is written.
 pub fn increment(
-    tx: &Transaction,
+    tx: &Connection,
     meta: &mut Meta,
     limits: &Limits,
     key: &str,
@@ -245,7 +245,7 @@ pub fn increment(
 /// answers `true`; otherwise changes nothing and answers `false`. The caller
 /// has checked both arguments.
 pub fn compare_and_swap(
-    tx: &Transaction,
+    tx: &Connection,
     meta: &mut Meta,
     limits: &Limits,
     key: &str,
@@ -269,7 +269,7 @@ pub fn compare_and_swap(
 }
 
 /// The value under `key`, decoded.
-fn stored(tx: &Transaction, key: &str) -> Result<Option<Value>> {
+fn stored(tx: &Connection, key: &str) -> Result<Option<Value>> {
     storage::get(tx, key)?
         .map(|v| codec::decode(&v))
         .transpose()
@@ -277,7 +277,7 @@ fn stored(tx: &Transaction, key: &str) -> Result<Option<Value>> {
 
 /// Encodes an edited value, re-checking size and depth before storing it.
 fn store_encoded(
-    tx: &Transaction,
+    tx: &Connection,
     meta: &mut Meta,
     limits: &Limits,
     key: &str,

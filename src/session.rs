@@ -526,7 +526,7 @@ impl Session {
     /// Runs a read; a session without a file answers `empty`.
     fn read<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction, &Meta) -> Result<T>,
+        f: impl FnOnce(&rusqlite::Connection, &Meta) -> Result<T>,
         empty: T,
     ) -> Result<T> {
         match &mut self.state {
@@ -544,7 +544,7 @@ impl Session {
     /// when the write leaves the session empty.
     fn write<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction, &mut Meta) -> Result<T>,
+        f: impl FnOnce(&rusqlite::Connection, &mut Meta) -> Result<T>,
     ) -> Result<T> {
         let out = match &mut self.state {
             State::Destroyed => return Err(Error::NotFound),

@@ -2,47 +2,44 @@
 //!
 //! Each call runs in its own short transaction, as in the seed, so concurrent
 //! requests that write different keys never lose each other's writes. A
-//! one-row `meta` table carries the timing facts, running totals for the
+//! reserved row (`META_KEY`) carries the timing facts, running totals for the
 //! quotas (so checking them never scans values), and a `destroyed` flag.
 //!
 //! Why the flag: a slower request may still hold a connection to a session
-//! file that a logout has just deleted. Deleting unlinks the path but the old
-//! connection keeps writing into the orphaned inode, silently. So destroy
-//! first commits `destroyed = 1` and only then unlinks; every transaction
-//! checks the flag first, and a write that arrives late fails with
-//! `not-found` instead of vanishing (the shape of Rack CVE-2025-46336).
+//! that a logout has just destroyed. Destroy first commits `destroyed` and
+//! only then unlinks the file; every transaction checks the flag (and the VFS
+//! reports a file deleted under a connection), so a write that arrives late
+//! fails with `not-found` instead of vanishing (the shape of Rack
+//! CVE-2025-46336).
 
 use crate::config::{ExpiryDefaults, Limits};
 use crate::error::{Error, Result};
 use crate::expiry::{self, Overrides, Timing};
 use crate::vfs;
-use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
-};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::time::Duration;
 
 /// Bumped when the file layout changes; stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
+/// One table. Every instance of the component parses a session's schema
+/// afresh, and compiles each statement it runs afresh: in wasm that SQL
+/// compilation was half of a request's CPU time, so the layout keeps both
+/// small. (Not `WITHOUT ROWID`: its rows overflow to their own pages beyond
+/// about 1 KiB, which made a session of 1 KiB values four times larger.)
 const SCHEMA: &str = "
-    CREATE TABLE meta (
-        one            INTEGER PRIMARY KEY CHECK (one = 1),
-        created_ms     INTEGER NOT NULL,
-        last_access_ms INTEGER NOT NULL,
-        key_count      INTEGER NOT NULL,
-        total_bytes    INTEGER NOT NULL,
-        -- Per-session overrides of the store's defaults; NULL = default.
-        idle_timeout_s     INTEGER,
-        absolute_timeout_s INTEGER,
-        persistent_cookie  INTEGER,
-        destroyed      INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE kv (
-        key TEXT PRIMARY KEY NOT NULL,
-        val BLOB NOT NULL
-    );
-    PRAGMA user_version = 1;
+    CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, val BLOB NOT NULL);
+    PRAGMA user_version = 2;
 ";
+
+/// The row that holds the session's `Meta` (see `MetaRecord`). Keys must be
+/// non-empty (`Limits::check_key`), so no user key can be this one.
+const META_KEY: &str = "";
+
+/// The statements of the hot path: a request's load, get and set use only
+/// these two (plus transaction control), each compiled once per instance.
+const GET: &str = "SELECT val FROM kv WHERE key = ?1";
+const PUT: &str = "INSERT OR REPLACE INTO kv (key, val) VALUES (?1, ?2)";
 
 /// The `meta` row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,35 +89,70 @@ pub struct SessionDb {
     expiry_hint: Option<ExpiryDefaults>,
 }
 
-/// Starts a write transaction on `conn`: announced to the VFS, so its lock is
-/// taken as the transaction starts (see `vfs::set_write_intent`).
-pub(crate) fn begin_write(conn: &mut Connection) -> Result<Transaction<'_>> {
-    let intent = vfs::WriteIntent::announce(conn);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    drop(intent);
-    Ok(tx)
+/// A write transaction: `BEGIN IMMEDIATE`, announced to the VFS so that its
+/// lock is taken as the transaction starts (see `vfs::WriteIntent`), and
+/// rolled back when dropped without `commit`. Its `BEGIN`, `COMMIT` and
+/// `ROLLBACK` are cached statements: rusqlite's `Transaction` compiles them
+/// afresh each time, which a fresh instance per request pays every time.
+pub struct WriteTx<'a> {
+    conn: &'a Connection,
+    done: bool,
+}
+
+impl<'a> WriteTx<'a> {
+    pub fn begin(conn: &'a Connection) -> Result<WriteTx<'a>> {
+        let intent = vfs::WriteIntent::announce(conn);
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        drop(intent);
+        Ok(WriteTx { conn, done: false })
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        let committed = self.conn.prepare_cached("COMMIT")?.execute([]);
+        if committed.is_err() {
+            self.rollback();
+        }
+        committed?;
+        Ok(())
+    }
+
+    fn rollback(&self) {
+        if !self.conn.is_autocommit() {
+            // Best effort: SQLite has already rolled back after most errors.
+            let _ = self
+                .conn
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut s| s.execute([]));
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.rollback();
+        }
+    }
 }
 
 impl SessionDb {
-    /// A read transaction: no lock (the VFS reads published versions only,
-    /// see `vfs`).
-    fn begin_read(&mut self) -> Result<Transaction<'_>> {
-        Ok(self.conn.transaction()?)
-    }
-
-    fn begin_write(&mut self) -> Result<Transaction<'_>> {
-        begin_write(&mut self.conn)
-    }
-
     /// Commits `tx`, first stamping the file's mtime with the session's
     /// expiry so that a sweep can skip it unopened: no extra call, the VFS
     /// sets it on the new version before publishing it.
-    fn commit(hint: Option<ExpiryDefaults>, tx: Transaction, meta: &Meta) -> Result<()> {
+    fn commit(hint: Option<ExpiryDefaults>, tx: WriteTx, meta: &Meta) -> Result<()> {
         if let Some(defaults) = hint {
             let at = expiry::expires_at_ms(meta.timing, &meta.overrides.apply(&defaults));
             vfs::set_commit_mtime(&tx, crate::sweep::hint_mtime(at));
         }
-        Ok(tx.commit()?)
+        tx.commit()
     }
 
     /// Opens the session file at `path` if it exists; never creates it.
@@ -142,17 +174,16 @@ impl SessionDb {
         shard_dir: &str,
         opts: DbOptions,
         now_ms: i64,
-        first_write: impl FnOnce(&Transaction, &mut Meta) -> Result<T>,
+        first_write: impl FnOnce(&Connection, &mut Meta) -> Result<T>,
     ) -> Result<(SessionDb, Meta, T)> {
         match vfs::fs::create_dir(shard_dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
             _ => {}
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
-        let mut db = open(path, flags, opts)?;
-        let hint = db.expiry_hint;
+        let db = open(path, flags, opts)?;
         let outcome = (|| {
-            let tx = db.begin_write()?;
+            let tx = WriteTx::begin(&db.conn)?;
             tx.execute_batch(SCHEMA)?;
             let mut meta = Meta {
                 timing: Timing {
@@ -163,19 +194,11 @@ impl SessionDb {
                 key_count: 0,
                 total_bytes: 0,
             };
-            tx.execute(
-                "INSERT INTO meta (one, created_ms, last_access_ms, key_count, total_bytes)
-                 VALUES (1, ?1, ?1, 0, 0)",
-                [now_ms],
-            )?;
             let out = first_write(&tx, &mut meta)?;
-            save_meta(&tx, &meta)?;
-            if meta.key_count == 0 {
-                // As in `write`: a session left without keys is gone; the
-                // caller deletes the file.
-                mark_destroyed(&tx)?;
-            }
-            SessionDb::commit(hint, tx, &meta)?;
+            // As in `write`: a session left without keys is gone; the caller
+            // deletes the file.
+            save_meta(&tx, &meta, meta.key_count == 0)?;
+            SessionDb::commit(db.expiry_hint, tx, &meta)?;
             Ok((meta, out))
         })();
         match outcome {
@@ -188,13 +211,14 @@ impl SessionDb {
         }
     }
 
-    /// Runs `f` in a read transaction, after checking the session still
-    /// exists.
-    pub fn read<T>(&mut self, f: impl FnOnce(&Transaction, &Meta) -> Result<T>) -> Result<T> {
+    /// Runs `f` after checking the session still exists. No transaction and
+    /// no lock: the VFS serves one published version of the file for the
+    /// whole call (`vfs::ReadScope`), so every statement sees the same
+    /// session, as in one transaction.
+    pub fn read<T>(&mut self, f: impl FnOnce(&Connection, &Meta) -> Result<T>) -> Result<T> {
         let _scope = vfs::ReadScope::begin(&self.conn);
-        let tx = self.begin_read()?;
-        let meta = live_meta(&tx)?;
-        f(&tx, &meta)
+        let meta = live_meta(&self.conn)?;
+        f(&self.conn, &meta)
     }
 
     /// Runs `f` in a write transaction, after checking the session still
@@ -203,17 +227,13 @@ impl SessionDb {
     /// caller then deletes the file with `delete_file`.
     pub fn write<T>(
         &mut self,
-        f: impl FnOnce(&Transaction, &mut Meta) -> Result<T>,
+        f: impl FnOnce(&Connection, &mut Meta) -> Result<T>,
     ) -> Result<(Meta, T)> {
-        let hint = self.expiry_hint;
-        let tx = self.begin_write()?;
+        let tx = WriteTx::begin(&self.conn)?;
         let mut meta = live_meta(&tx)?;
         let out = f(&tx, &mut meta)?;
-        save_meta(&tx, &meta)?;
-        if meta.key_count == 0 {
-            mark_destroyed(&tx)?;
-        }
-        SessionDb::commit(hint, tx, &meta)?;
+        save_meta(&tx, &meta, meta.key_count == 0)?;
+        SessionDb::commit(self.expiry_hint, tx, &meta)?;
         Ok((meta, out))
     }
 
@@ -231,12 +251,12 @@ impl SessionDb {
         opts: DbOptions,
         now_ms: i64,
     ) -> Result<(SessionDb, Meta)> {
-        let tx = self.begin_write()?;
+        let tx = WriteTx::begin(&self.conn)?;
         let old = live_meta(&tx)?;
         let (new_db, new_meta, ()) =
             SessionDb::create_with(new_path, new_shard_dir, opts, now_ms, |ntx, meta| {
-                let mut rows = tx.prepare("SELECT key, val FROM kv")?;
-                let mut insert = ntx.prepare("INSERT INTO kv (key, val) VALUES (?1, ?2)")?;
+                let mut rows = tx.prepare("SELECT key, val FROM kv WHERE key <> ''")?;
+                let mut insert = ntx.prepare_cached(PUT)?;
                 let mut rows = rows.query([])?;
                 while let Some(row) = rows.next()? {
                     insert.execute(params![row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?])?;
@@ -252,7 +272,7 @@ impl SessionDb {
                 };
                 Ok(())
             })?;
-        let committed = mark_destroyed(&tx).and_then(|()| Ok(tx.commit()?));
+        let committed = save_meta(&tx, &old, true).and_then(|()| tx.commit());
         if let Err(e) = committed {
             // The old session is intact; drop the copy.
             new_db.delete_file();
@@ -267,17 +287,17 @@ impl SessionDb {
 
     /// Marks the session destroyed (visible to every other connection) and
     /// deletes its file.
-    pub fn destroy(mut self) -> Result<()> {
-        let tx = self.begin_write()?;
-        live_meta(&tx)?;
-        mark_destroyed(&tx)?;
+    pub fn destroy(self) -> Result<()> {
+        let tx = WriteTx::begin(&self.conn)?;
+        let meta = live_meta(&tx)?;
+        save_meta(&tx, &meta, true)?;
         tx.commit()?;
         self.delete_file();
         Ok(())
     }
 
-    /// Closes the connection and removes the file (and any journal left by a
-    /// crash). Only for a session already marked destroyed.
+    /// Closes the connection and removes the file. Only for a session already
+    /// marked destroyed.
     pub fn delete_file(self) {
         let SessionDb { conn, path, .. } = self;
         drop(conn);
@@ -312,8 +332,9 @@ pub(crate) fn connect(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<C
     // The journal mode stays SQLite's default (DELETE) and `synchronous`
     // its default (FULL): the VFS keeps the journal in memory and commits at
     // SQLite's sync of the database, whether or not it fsyncs (see `vfs`).
-    // Statement journals and sorts stay in memory: no temporary files.
-    conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
+    // Statement journals and sorts stay in memory (no temporary files)
+    // because SQLite is built with SQLITE_TEMP_STORE=3 (`.cargo/config.toml`),
+    // which saves a `PRAGMA temp_store` per connection.
     Ok(conn)
 }
 
@@ -332,46 +353,84 @@ fn remove_files(path: &str) {
     let _ = vfs::fs::remove_file(path);
 }
 
-/// The meta row of a session that still exists, or `not-found`.
-fn live_meta(tx: &Transaction) -> Result<Meta> {
-    let row = tx
-        .prepare_cached(
-            "SELECT created_ms, last_access_ms, key_count, total_bytes,
-                    idle_timeout_s, absolute_timeout_s, persistent_cookie, destroyed
-             FROM meta",
-        )
-        .map_err(not_a_session)?
-        .query_row([], |r| {
-            let secs = |i| r.get::<_, Option<i64>>(i).map(|v| v.map(|v| v as u64));
-            Ok((
-                Meta {
-                    timing: Timing {
-                        created_ms: r.get(0)?,
-                        last_access_ms: r.get(1)?,
-                    },
-                    key_count: r.get::<_, i64>(2)? as u64,
-                    total_bytes: r.get::<_, i64>(3)? as u64,
-                    overrides: Overrides {
-                        idle_timeout_s: secs(4)?,
-                        absolute_timeout_s: secs(5)?,
-                        persistent_cookie: r.get(6)?,
-                    },
+/// The meta row as stored: eight little-endian i64s, in this order.
+struct MetaRecord;
+
+impl MetaRecord {
+    const LEN: usize = 8 * 8;
+
+    fn encode(meta: &Meta, destroyed: bool) -> [u8; MetaRecord::LEN] {
+        let opt = |v: Option<u64>| v.map_or(-1, |v| v.min(i64::MAX as u64) as i64);
+        let o = &meta.overrides;
+        let fields: [i64; 8] = [
+            meta.timing.created_ms,
+            meta.timing.last_access_ms,
+            meta.key_count as i64,
+            meta.total_bytes as i64,
+            opt(o.idle_timeout_s),
+            opt(o.absolute_timeout_s),
+            o.persistent_cookie.map_or(-1, i64::from),
+            i64::from(destroyed),
+        ];
+        let mut out = [0; MetaRecord::LEN];
+        for (chunk, field) in out.chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&field.to_le_bytes());
+        }
+        out
+    }
+
+    /// The meta and the destroyed flag, or `None` for bytes this store did
+    /// not write.
+    fn decode(bytes: &[u8]) -> Option<(Meta, bool)> {
+        if bytes.len() != MetaRecord::LEN {
+            return None;
+        }
+        let f = |i: usize| i64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+        let opt = |v: i64| u64::try_from(v).ok();
+        let meta = Meta {
+            timing: Timing {
+                created_ms: f(0),
+                last_access_ms: f(1),
+            },
+            key_count: u64::try_from(f(2)).ok()?,
+            total_bytes: u64::try_from(f(3)).ok()?,
+            overrides: Overrides {
+                idle_timeout_s: opt(f(4)),
+                absolute_timeout_s: opt(f(5)),
+                persistent_cookie: match f(6) {
+                    -1 => None,
+                    v => Some(v != 0),
                 },
-                r.get::<_, bool>(7)?,
-            ))
-        })
-        .optional()?;
-    match row {
-        Some((meta, false)) => Ok(meta),
-        // No row, or a destroyed session: either way it is gone.
-        _ => Err(Error::NotFound),
+            },
+        };
+        Some((meta, f(7) != 0))
+    }
+}
+
+/// The meta row of a session that still exists, or `not-found`.
+fn live_meta(conn: &Connection) -> Result<Meta> {
+    let record = with_value(conn, META_KEY, |bytes| {
+        bytes.map(|b| MetaRecord::decode(b).ok_or(()))
+    })
+    .map_err(not_a_session)?;
+    match record {
+        Some(Ok((meta, false))) => Ok(meta),
+        // A destroyed session is gone.
+        Some(Ok((_, true))) => Err(Error::NotFound),
+        Some(Err(())) => Err(Error::Storage(format!(
+            "not a session database (schema version {SCHEMA_VERSION} expected): bad meta row"
+        ))),
+        // A file without the row is not one this store wrote.
+        None => Err(Error::Storage(format!(
+            "not a session database (schema version {SCHEMA_VERSION} expected): no meta row"
+        ))),
     }
 }
 
 /// A file whose schema we cannot read was not written by this store (or was
 /// damaged); say so instead of surfacing "no such table".
-fn not_a_session(e: rusqlite::Error) -> Error {
-    match Error::from(e) {
+fn not_a_session(e: Error) -> Error {
+    match e {
         Error::Storage(msg) => Error::Storage(format!(
             "not a session database (schema version {SCHEMA_VERSION} expected): {msg}"
         )),
@@ -379,48 +438,35 @@ fn not_a_session(e: rusqlite::Error) -> Error {
     }
 }
 
-fn save_meta(tx: &Transaction, meta: &Meta) -> Result<()> {
-    let o = &meta.overrides;
-    tx.prepare_cached(
-        "UPDATE meta SET created_ms = ?1, last_access_ms = ?2, key_count = ?3, total_bytes = ?4,
-                         idle_timeout_s = ?5, absolute_timeout_s = ?6, persistent_cookie = ?7",
-    )?
-    .execute(params![
-        meta.timing.created_ms,
-        meta.timing.last_access_ms,
-        meta.key_count as i64,
-        meta.total_bytes as i64,
-        o.idle_timeout_s.map(|v| v as i64),
-        o.absolute_timeout_s.map(|v| v as i64),
-        o.persistent_cookie,
-    ])?;
+/// Writes the meta row; `destroyed` marks the session gone for every other
+/// connection once committed.
+fn save_meta(conn: &Connection, meta: &Meta, destroyed: bool) -> Result<()> {
+    conn.prepare_cached(PUT)?
+        .execute(params![META_KEY, &MetaRecord::encode(meta, destroyed)[..]])?;
     Ok(())
 }
 
-fn mark_destroyed(tx: &Transaction) -> Result<()> {
-    tx.prepare_cached("UPDATE meta SET destroyed = 1")?
-        .execute([])?;
-    Ok(())
+/// Runs `f` on the value under `key` without copying it out of SQLite.
+fn with_value<T>(conn: &Connection, key: &str, f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
+    let mut stmt = conn.prepare_cached(GET)?;
+    let mut rows = stmt.query([key])?;
+    Ok(match rows.next()? {
+        Some(row) => f(Some(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)),
+        None => f(None),
+    })
 }
 
 /// The value under `key`.
-pub fn get(tx: &Transaction, key: &str) -> Result<Option<Vec<u8>>> {
-    Ok(tx
-        .prepare_cached("SELECT val FROM kv WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?)
+pub fn get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    with_value(conn, key, |v| v.map(<[u8]>::to_vec))
 }
 
-pub fn contains(tx: &Transaction, key: &str) -> Result<bool> {
-    Ok(tx
-        .prepare_cached("SELECT 1 FROM kv WHERE key = ?1")?
-        .query_row([key], |_| Ok(()))
-        .optional()?
-        .is_some())
+pub fn contains(conn: &Connection, key: &str) -> Result<bool> {
+    with_value(conn, key, |v| v.is_some())
 }
 
-pub fn keys(tx: &Transaction) -> Result<Vec<String>> {
-    let mut stmt = tx.prepare_cached("SELECT key FROM kv ORDER BY key")?;
+pub fn keys(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT key FROM kv WHERE key <> '' ORDER BY key")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -428,32 +474,26 @@ pub fn keys(tx: &Transaction) -> Result<Vec<String>> {
 /// Stores `val` under `key`, keeping the totals and enforcing the limits
 /// before anything is written.
 pub fn put(
-    tx: &Transaction,
+    conn: &Connection,
     meta: &mut Meta,
     limits: &Limits,
     key: &str,
     val: &[u8],
 ) -> Result<()> {
-    // length() reads the record header only, not the value itself.
-    let old_len: Option<u64> = tx
-        .prepare_cached("SELECT length(val) FROM kv WHERE key = ?1")?
-        .query_row([key], |r| r.get::<_, i64>(0))
-        .optional()?
-        .map(|len| len as u64);
+    let old_len = with_value(conn, key, |v| v.map(|v| v.len() as u64))?;
     let entry = |len: u64| key.len() as u64 + len;
     let key_count = meta.key_count + u64::from(old_len.is_none());
     let total_bytes = meta.total_bytes - old_len.map_or(0, entry) + entry(val.len() as u64);
     limits.check_totals(key_count, total_bytes)?;
-    tx.prepare_cached("INSERT OR REPLACE INTO kv (key, val) VALUES (?1, ?2)")?
-        .execute(params![key, val])?;
+    conn.prepare_cached(PUT)?.execute(params![key, val])?;
     meta.key_count = key_count;
     meta.total_bytes = total_bytes;
     Ok(())
 }
 
 /// Removes `key`, returning the value it held.
-pub fn take(tx: &Transaction, meta: &mut Meta, key: &str) -> Result<Option<Vec<u8>>> {
-    let old: Option<Vec<u8>> = tx
+pub fn take(conn: &Connection, meta: &mut Meta, key: &str) -> Result<Option<Vec<u8>>> {
+    let old: Option<Vec<u8>> = conn
         .prepare_cached("DELETE FROM kv WHERE key = ?1 RETURNING val")?
         .query_row([key], |r| r.get(0))
         .optional()?;
@@ -465,8 +505,9 @@ pub fn take(tx: &Transaction, meta: &mut Meta, key: &str) -> Result<Option<Vec<u
 }
 
 /// Removes every key.
-pub fn clear(tx: &Transaction, meta: &mut Meta) -> Result<()> {
-    tx.prepare_cached("DELETE FROM kv")?.execute([])?;
+pub fn clear(conn: &Connection, meta: &mut Meta) -> Result<()> {
+    conn.prepare_cached("DELETE FROM kv WHERE key <> ''")?
+        .execute([])?;
     meta.key_count = 0;
     meta.total_bytes = 0;
     Ok(())

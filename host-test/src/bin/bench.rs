@@ -79,10 +79,14 @@ fn main() -> anyhow::Result<()> {
         threads,
         scaling_secs,
         live_instances,
+        profile_cycles,
     } = parse_args()?;
     let started = Instant::now();
     let counted = runtime(true)?;
     let stock = runtime(false)?;
+    if profile_cycles > 0 {
+        return profile(&stock, &dirs[0], profile_cycles);
+    }
 
     println!(
         "session cycle: load existing + get + set, {iters} iterations per row, durability {:?}",
@@ -829,6 +833,8 @@ struct Args {
     scaling_secs: f64,
     /// Section 7's instances; 0 skips it.
     live_instances: usize,
+    /// `--profile-cycles N`: only run N wasm cycles, for `perf record`.
+    profile_cycles: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -841,6 +847,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut threads = vec![1, 2, 4];
     let mut scaling_secs: f64 = 2.0;
     let mut live_instances = 1000;
+    let mut profile_cycles = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -873,6 +880,12 @@ fn parse_args() -> anyhow::Result<Args> {
                 scaling_secs = args
                     .next()
                     .context("--scaling-secs needs a number of seconds")?
+                    .parse()?
+            }
+            "--profile-cycles" => {
+                profile_cycles = args
+                    .next()
+                    .context("--profile-cycles needs a number")?
                     .parse()?
             }
             "--keep-resident" => {
@@ -914,7 +927,24 @@ fn parse_args() -> anyhow::Result<Args> {
         threads,
         scaling_secs,
         live_instances,
+        profile_cycles,
     })
+}
+
+/// Nothing but `cycles` wasm cycles (stock wasmtime-wasi), so that a
+/// profiler sees only them: `SQLITE_SESSIONS_PERFMAP=1 perf record -g bench
+/// --profile-cycles 5000`.
+fn profile(runtime: &Runtime, base: &Path, cycles: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir_in(base)?;
+    let config = bench_config();
+    let id = seed_session(runtime, dir.path())?;
+    let started = Instant::now();
+    for i in 0..cycles {
+        one_wasm_cycle(runtime, dir.path(), &config, &id, i)?;
+    }
+    let mean = started.elapsed().as_secs_f64() * 1e6 / cycles as f64;
+    println!("{cycles} wasm cycles, mean {mean:.1} µs");
+    Ok(())
 }
 
 /// A comma-separated list of counts, e.g. `1000,100000`; zeros and empty
