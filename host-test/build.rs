@@ -21,7 +21,8 @@ use std::process::{Command, Stdio};
 #[path = "../build-support/nested_cargo.rs"]
 mod nested_cargo;
 use nested_cargo::{
-    component_target_dir, scrub_env, set_c_toolchain, C_TOOLCHAIN, PROFILE, SKIP_VAR, TARGET,
+    component_target_dir, scrub_env, set_c_toolchain, C_TOOLCHAIN, PROFILE, SKIP_VAR, STORE_INPUTS,
+    TARGET,
 };
 
 fn main() {
@@ -32,7 +33,7 @@ fn main() {
         .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
 
-    for rel in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
+    for rel in STORE_INPUTS {
         println!("cargo:rerun-if-changed={}", workspace.join(rel).display());
     }
     println!("cargo:rerun-if-env-changed={SKIP_VAR}");
