@@ -19,7 +19,13 @@ pub const SKIP_VAR: &str = "SQLITE_SESSIONS_SKIP_COMPONENT_BUILD";
 /// What the store's build depends on, relative to the workspace root: a
 /// change to any of them must rebuild the component. `.cargo/config.toml`
 /// carries SQLite's compile options and the component's memory layout.
-pub const STORE_INPUTS: &[&str] = &["src", "wit", "Cargo.toml", "Cargo.lock", ".cargo/config.toml"];
+pub const STORE_INPUTS: &[&str] = &[
+    "src",
+    "wit",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo/config.toml",
+];
 
 /// C toolchain for the bundled SQLite (see /work/shared/NOTES.md): cc-rs
 /// reads these per-target variables; callers fill in only the ones the user

@@ -72,9 +72,10 @@ pub struct SessionDump {
     pub entries: Vec<Entry>,
 }
 
-/// Suffixes of what is kept next to a database: SQLite's journal files, and
-/// the `sessions` VFS's lock directory and its break directory (see
-/// `vfs::lease`).
+/// Suffixes of what is kept next to a database: the `sessions` VFS's lock
+/// file (which stages the next version) and its break directory (see
+/// `vfs::lease`), and SQLite's journal files, which older versions of the
+/// store wrote.
 const COMPANION_SUFFIXES: &[&str] = &["-journal", "-wal", "-shm", ".lock", ".lock-break"];
 
 /// One slice of a listing of the session directory: reads the metadata of at

@@ -37,8 +37,8 @@
 use crate::config::StoreConfig;
 use crate::error::{Error, LimitKind, Result};
 use crate::storage;
-use crate::sweep::list_shard;
 use crate::storage::WriteTx;
+use crate::sweep::list_shard;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The counter database's name in the directory root.

@@ -451,7 +451,9 @@ fn with_value<T>(conn: &Connection, key: &str, f: impl FnOnce(Option<&[u8]>) -> 
     let mut stmt = conn.prepare_cached(GET)?;
     let mut rows = stmt.query([key])?;
     Ok(match rows.next()? {
-        Some(row) => f(Some(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)),
+        Some(row) => f(Some(
+            row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?,
+        )),
         None => f(None),
     })
 }

@@ -107,10 +107,7 @@ fn a_held_lock_gives_busy_after_the_timeout_and_nothing_is_written() {
     assert!(waited < Duration::from_secs(5), "{waited:?}");
     // Readers never wait for a writer: they read the published version.
     let started = Instant::now();
-    assert_eq!(
-        req.session(&s).get_json("a").unwrap(),
-        Ok(Some("1".into()))
-    );
+    assert_eq!(req.session(&s).get_json("a").unwrap(), Ok(Some("1".into())));
     let (mut other, other_store) = open(rt, dir.path(), &cfg, None);
     let o = other
         .store(&other_store)
@@ -181,7 +178,10 @@ fn a_short_busy_timeout_cannot_break_a_lease_it_has_not_watched() {
     for _ in 0..3 {
         let (mut req, store) = open(rt, dir.path(), &cfg, None);
         let s = req.store(&store).load(&id).unwrap().unwrap().unwrap();
-        assert_eq!(req.session(&s).set_json("b", "2").unwrap(), Err(Error::Busy));
+        assert_eq!(
+            req.session(&s).set_json("b", "2").unwrap(),
+            Err(Error::Busy)
+        );
     }
     assert!(lock_of(dir.path(), &id).exists());
 }

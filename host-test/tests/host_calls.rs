@@ -159,7 +159,11 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
     );
     // Reads take no lock: nothing but the set creates or renames anything.
     for (step, counts) in [("load", &first.load), ("get", &first.get)] {
-        for f in ["descriptor.open-at", "descriptor.rename-at", "descriptor.write"] {
+        for f in [
+            "descriptor.open-at",
+            "descriptor.rename-at",
+            "descriptor.write",
+        ] {
             let n = counts.by_function.get(f).copied().unwrap_or(0);
             let allowed = u64::from(step == "load" && f == "descriptor.open-at");
             assert!(n <= allowed, "{step} called {f} {n} times: {counts}");

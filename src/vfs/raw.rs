@@ -386,4 +386,3 @@ mod std_impl {
 pub fn is_not_found(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound
 }
-

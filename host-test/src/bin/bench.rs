@@ -604,11 +604,7 @@ impl Ops {
                 Some(cycle_us),
             )
         };
-        let instantiate = row(
-            "  instantiate",
-            first.instantiate.clone(),
-            Some(step_us[0]),
-        );
+        let instantiate = row("  instantiate", first.instantiate.clone(), Some(step_us[0]));
         let open = row("  open store", first.open.clone(), Some(step_us[1]));
         let drop = row(
             "  drop session + store",

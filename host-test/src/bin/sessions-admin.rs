@@ -452,7 +452,7 @@ impl Admin {
                 ),
                 OtherKind::Companion => (
                     "note",
-                    "SQLite journal or lock of a session (one that stays is a crash leftover)"
+                    "lock file of a session, or an old SQLite journal (one that stays is a crash leftover)"
                         .to_string(),
                 ),
                 OtherKind::Busy => (
