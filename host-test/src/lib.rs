@@ -30,6 +30,7 @@ pub mod host_calls;
 pub mod http_server;
 mod memory;
 mod request;
+pub mod rng;
 mod runtime;
 pub mod stress;
 

@@ -15,6 +15,7 @@
 mod common;
 
 use common::{cbor, finish, Env};
+use host_test::rng::SplitMix64;
 use host_test::{
     default_config, stress, BatchOp, BatchResult, Config, Error, KeyDelta, KeyPathValue, KeyValue,
     PathSegment, Request, Runtime, SessionHandle, StoreHandle,
@@ -281,24 +282,7 @@ fn text(s: &str) -> Vec<u8> {
     cbor(&serde_json::Value::String(s.into()).to_string())
 }
 
-/// splitmix64: a tiny deterministic generator, so each thread's op sequence
-/// is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn random_mutation(rng: &mut Rng, tag: String, allow_poison: bool) -> Mutation {
+fn random_mutation(rng: &mut SplitMix64, tag: String, allow_poison: bool) -> Mutation {
     match rng.below(if allow_poison { 9 } else { 8 }) {
         0 | 1 => Mutation::Set(SET_KEYS[rng.below(2)], tag),
         2 => Mutation::Remove(SET_KEYS[rng.below(2)]),
@@ -401,7 +385,8 @@ fn mixed_workload(threads: usize, sessions: usize, per_thread: usize, seed: u64)
             .map(|thread| {
                 let (env, ids, barrier) = (&env, &ids, &barrier);
                 scope.spawn(move || {
-                    let mut rng = Rng(seed ^ (thread as u64 + 1).wrapping_mul(0x51_7cc1_b727_220a));
+                    let mut rng =
+                        SplitMix64(seed ^ (thread as u64 + 1).wrapping_mul(0x51_7cc1_b727_220a));
                     let mut client = Client::new(env, ids);
                     barrier.wait();
                     let mut records = Vec::with_capacity(per_thread);

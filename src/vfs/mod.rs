@@ -139,29 +139,26 @@ pub fn uri(path: &str, lease: Duration, durable: bool) -> String {
     )
 }
 
-/// While alive, says that the next transaction on a connection writes, so
-/// that the VFS takes the lock as the transaction starts, before SQLite
-/// reads anything. Hold it across `BEGIN IMMEDIATE`. Without it a write
-/// still works, but locks only at its first write, re-checks the file then
-/// (a host call) and reports `busy` if it changed since the transaction
-/// began.
-pub struct WriteIntent {
+/// A per-connection setting of this VFS, on while the guard lives. Made by
+/// [`WriteIntent::announce`] and [`ReadScope::begin`].
+pub struct VfsFlag {
     db: *mut ffi::sqlite3,
+    op: c_int,
 }
 
-impl WriteIntent {
-    pub fn announce(conn: &Connection) -> WriteIntent {
-        // SAFETY: the handle stays valid while `conn` lives, and the intent
-        // is dropped inside the `begin_write` call that borrows `conn`.
+impl VfsFlag {
+    fn on(conn: &Connection, op: c_int) -> VfsFlag {
+        // SAFETY: the handle stays valid while `conn` lives, and the guards
+        // live inside the storage calls that borrow `conn`.
         let db = unsafe { conn.handle() };
-        set_flag(db, FCNTL_WRITE_INTENT, true);
-        WriteIntent { db }
+        set_flag(db, op, true);
+        VfsFlag { db, op }
     }
 }
 
-impl Drop for WriteIntent {
+impl Drop for VfsFlag {
     fn drop(&mut self) {
-        set_flag(self.db, FCNTL_WRITE_INTENT, false);
+        set_flag(self.db, self.op, false);
     }
 }
 
@@ -170,28 +167,29 @@ fn set_flag(db: *mut ffi::sqlite3, op: c_int, on: bool) {
     file_control(db, op, (&mut arg as *mut c_int).cast());
 }
 
-/// While alive, the read transactions on a connection check that its image
-/// is current only once: SQLite loads a connection's schema in a read
-/// transaction of its own before the statement's, and each would cost a
-/// `stat`. Hold it across one storage operation (a `get`, a `load`), which
-/// then reads one consistent version, as one transaction would.
-pub struct ReadScope {
-    db: *mut ffi::sqlite3,
-}
+/// Says that the next transaction on a connection writes, so that the VFS
+/// takes the lock as the transaction starts, before SQLite reads anything.
+/// Hold it across `BEGIN IMMEDIATE`. Without it a write still works, but
+/// locks only at its first write, re-checks the file then (a host call) and
+/// reports `busy` if it changed since the transaction began.
+pub struct WriteIntent;
 
-impl ReadScope {
-    pub fn begin(conn: &Connection) -> ReadScope {
-        // SAFETY: as in `WriteIntent::announce`: the scope lives inside a
-        // call that borrows `conn`.
-        let db = unsafe { conn.handle() };
-        set_flag(db, FCNTL_READ_SCOPE, true);
-        ReadScope { db }
+impl WriteIntent {
+    pub fn announce(conn: &Connection) -> VfsFlag {
+        VfsFlag::on(conn, FCNTL_WRITE_INTENT)
     }
 }
 
-impl Drop for ReadScope {
-    fn drop(&mut self) {
-        set_flag(self.db, FCNTL_READ_SCOPE, false);
+/// Makes the read transactions on a connection check that its image is
+/// current only once: SQLite loads a connection's schema in a read
+/// transaction of its own before the statement's, and each would cost a
+/// `stat`. Hold it across one storage operation (a `get`, a `load`), which
+/// then reads one consistent version, as one transaction would.
+pub struct ReadScope;
+
+impl ReadScope {
+    pub fn begin(conn: &Connection) -> VfsFlag {
+        VfsFlag::on(conn, FCNTL_READ_SCOPE)
     }
 }
 
@@ -201,7 +199,7 @@ pub fn set_commit_mtime(conn: &Connection, at: SystemTime) {
     let mut ms = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis().min(i64::MAX as u128) as i64);
-    // SAFETY: as in `WriteIntent::announce`, for the duration of the call.
+    // SAFETY: the handle is valid for the duration of the call.
     let db = unsafe { conn.handle() };
     file_control(db, FCNTL_COMMIT_MTIME, (&mut ms as *mut i64).cast());
 }

@@ -7,6 +7,7 @@ use super::{
     seed_native, seed_session, Stats,
 };
 use anyhow::Context;
+use host_test::rng::SplitMix64;
 use host_test::{Config, Runtime};
 use sqlite_sessions::{Store, StoreConfig};
 use std::path::Path;
@@ -96,10 +97,10 @@ fn create_fillers(dir: &Path, count: usize) -> anyhow::Result<()> {
     while created < count {
         let hex = format!(
             "{:016x}{:016x}{:016x}{:016x}",
-            rng.next(),
-            rng.next(),
-            rng.next(),
-            rng.next()
+            rng.next_u64(),
+            rng.next_u64(),
+            rng.next_u64(),
+            rng.next_u64()
         );
         let path = dir.join(&hex[..2]).join(format!("{hex}.db"));
         match std::fs::File::create_new(&path) {
@@ -109,27 +110,6 @@ fn create_fillers(dir: &Path, count: usize) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A tiny non-cryptographic generator (SplitMix64): filler names need only
-/// be spread evenly over the shards, not be unguessable.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn from_clock() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        SplitMix64(nanos ^ u64::from(std::process::id()).rotate_left(32))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 /// Wasm and native load times of `ids`, round-robin and interleaved, after
