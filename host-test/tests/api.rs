@@ -439,3 +439,54 @@ fn cookie_value_from_header_finds_the_configured_cookie() {
     assert_eq!(st.cookie_value_from_header("").unwrap(), None);
     req.drop_store(store).unwrap();
 }
+
+/// A session file far larger than one host read (wasmtime caps a read at
+/// 64 KiB): the VFS reads it whole in several calls, from the size its
+/// header records, and every value comes back intact in a fresh instance,
+/// before and after a write that rewrites the whole file.
+#[test]
+fn a_session_larger_than_one_read_loads_whole() {
+    let env = Env::new();
+    let value = |i: usize| format!("\"{}\"", format!("{i:04}").repeat(500));
+    let id = {
+        let (mut req, store) = env.request();
+        let s = req.store(&store).create().unwrap();
+        for i in 0..150 {
+            req.session(&s)
+                .set_json(&format!("k{i:03}"), &value(i))
+                .unwrap()
+                .unwrap();
+        }
+        let id = req.session(&s).id().unwrap();
+        finish(req, store, s);
+        id
+    };
+    let file_len = std::fs::read_dir(env.path())
+        .unwrap()
+        .filter_map(|shard| shard.ok())
+        .filter(|shard| shard.path().is_dir())
+        .flat_map(|shard| std::fs::read_dir(shard.path()).unwrap())
+        .map(|f| f.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap();
+    assert!(
+        file_len > 4 * 64 * 1024,
+        "session file is only {file_len} bytes"
+    );
+    for round in 0..2 {
+        let (mut req, store, s) = env.load(&id).expect("the session loads");
+        assert_eq!(req.session(&s).len().unwrap(), Ok(150));
+        for i in [0, 75, 149] {
+            assert_eq!(
+                req.session(&s).get_json(&format!("k{i:03}")).unwrap(),
+                Ok(Some(value(i))),
+                "round {round}, key {i}"
+            );
+        }
+        req.session(&s)
+            .set_json("k000", &value(0))
+            .unwrap()
+            .unwrap();
+        finish(req, store, s);
+    }
+}

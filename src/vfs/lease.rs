@@ -383,4 +383,48 @@ mod tests {
         // The lock file stays for a breaker.
         assert!(std::path::Path::new(&format!("{db}.lock")).exists());
     }
+
+    #[test]
+    fn commit_publishes_the_staged_version_and_releases_the_lock() {
+        let dir = tempdir::Dir::new("commit");
+        let db = db_in(&dir);
+        std::fs::write(&db, b"old version").unwrap();
+        let reader = std::fs::File::open(&db).unwrap();
+        let mut writer = LeaseLock::new(&db, Duration::from_secs(10));
+        assert!(writer.try_acquire().unwrap());
+        let hint = std::time::UNIX_EPOCH + Duration::from_secs(4_000_000_000);
+        let published = match writer.commit(b"new version", Some(hint), true, &db) {
+            Ok(file) => file,
+            Err(e) => panic!("commit failed: {e:?}"),
+        };
+        assert!(!writer.is_held());
+        assert_eq!(std::fs::read(&db).unwrap(), b"new version");
+        assert_eq!(std::fs::metadata(&db).unwrap().modified().unwrap(), hint);
+        assert!(!std::path::Path::new(&format!("{db}.lock")).exists());
+        // The file a reader had open is the replaced one: its link count
+        // says so, which is how readers notice a commit.
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(reader.metadata().unwrap().nlink(), 0);
+        assert_eq!(published.link_count().unwrap(), 1);
+        // The next writer locks at once.
+        let mut next = LeaseLock::new(&db, Duration::from_secs(10));
+        assert!(next.try_acquire().unwrap());
+        next.release().unwrap();
+    }
+
+    #[test]
+    fn a_lapsed_holder_cannot_commit() {
+        let dir = tempdir::Dir::new("lapsed-commit");
+        let db = db_in(&dir);
+        std::fs::write(&db, b"old").unwrap();
+        let lease = Duration::from_millis(60);
+        let mut slow = LeaseLock::new(&db, lease);
+        assert!(slow.try_acquire().unwrap());
+        std::thread::sleep(lease);
+        assert!(matches!(
+            slow.commit(b"new", None, false, &db),
+            Err(CommitFailed::Lapsed)
+        ));
+        assert_eq!(std::fs::read(&db).unwrap(), b"old");
+    }
 }

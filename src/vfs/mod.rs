@@ -947,3 +947,53 @@ unsafe extern "C" fn sector_size(_file: *mut ffi::sqlite3_file) -> c_int {
 unsafe extern "C" fn device_characteristics(_file: *mut ffi::sqlite3_file) -> c_int {
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database header recording `pages` pages of `page_size` bytes.
+    fn header(page_size: u16, pages: u32, counter: u32, valid_for: u32) -> Vec<u8> {
+        let mut h = vec![0u8; 100];
+        h[16..18].copy_from_slice(&page_size.to_be_bytes());
+        h[24..28].copy_from_slice(&counter.to_be_bytes());
+        h[28..32].copy_from_slice(&pages.to_be_bytes());
+        h[92..96].copy_from_slice(&valid_for.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn the_recorded_size_is_trusted_only_when_valid() {
+        assert_eq!(recorded_size(&header(4096, 3, 7, 7)), Some(12288));
+        // page size 1 means 65536
+        assert_eq!(recorded_size(&header(1, 2, 7, 7)), Some(131072));
+        // stale header (change counters differ), bad page size, no pages,
+        // too short to be a header
+        assert_eq!(recorded_size(&header(4096, 3, 7, 6)), None);
+        assert_eq!(recorded_size(&header(1000, 3, 7, 7)), None);
+        assert_eq!(recorded_size(&header(4096, 0, 7, 7)), None);
+        assert_eq!(recorded_size(&[0u8; 50]), None);
+    }
+
+    #[test]
+    fn read_image_reads_files_larger_than_one_read() {
+        let dir = std::env::temp_dir().join(format!("vfs-image-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, len) in [("small", 12288usize), ("big", 5 * READ_CHUNK + 4096)] {
+            let path = dir.join(name);
+            let pages = (len / 4096) as u32;
+            let mut bytes = header(4096, pages, 1, 1);
+            bytes.extend((100..len).map(|i| (i % 251) as u8));
+            std::fs::write(&path, &bytes).unwrap();
+            let file = RawFile::open(path.to_str().unwrap(), OpenMode::ReadOnly).unwrap();
+            assert_eq!(read_image(&file).unwrap(), bytes, "{name}");
+        }
+        // A file that is not a database: read until a read comes back empty.
+        let path = dir.join("foreign");
+        let bytes: Vec<u8> = (0..3 * READ_CHUNK + 17).map(|i| (i % 7) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = RawFile::open(path.to_str().unwrap(), OpenMode::ReadOnly).unwrap();
+        assert_eq!(read_image(&file).unwrap(), bytes);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
