@@ -12,10 +12,10 @@ use crate::http::{Request, Response};
 
 /// Where the host preopens the session directory (`--dir ./sessions::/sessions`).
 const SESSION_DIR: &str = "/sessions";
-/// The visit counter: a list with one entry (the visit's Unix time) per
-/// visit. `append` returns the new length in the same transaction, so
-/// concurrent visits each get their own number and none is lost, which a
-/// `get` then `set` of a number could not promise.
+/// The visit counter. `increment` adds one and returns the new count in one
+/// transaction, so concurrent visits each get their own number and none is
+/// lost, which a `get` then `set` could not promise; and the session stays
+/// the same size however many visits it counts.
 const VISITS_KEY: &str = "visits";
 /// Flash messages, Flask's name for them: appended by one request, taken
 /// (read and removed in one transaction) by the next page that shows them.
@@ -156,7 +156,7 @@ type PageResult = Result<Response, Error>;
 /// `GET /`: counts the visit, greets the signed-in user, shows pending flash
 /// messages once, and offers the login or logout form.
 fn home(session: &Session) -> PageResult {
-    let visit = session.append_json(VISITS_KEY, &now_ms().div_euclid(1000).to_string())?;
+    let visit = session.increment(VISITS_KEY, 1)?;
     let user = json_string(session.get_json(USER_KEY)?);
     let flashes: Vec<String> = session
         .take_json(FLASHES_KEY)?
