@@ -109,3 +109,28 @@ pub fn scrub_env(cmd: &mut Command) {
         }
     }
 }
+
+/// Runs `cargo build -p <package>` for the wasm target and the component
+/// profile into `target_dir`, with the environment scrubbed and the C
+/// toolchain set, and returns its exit status (each caller explains a
+/// failure its own way). The child's stdout goes to our stderr: our stdout
+/// is read by cargo as `cargo:` directives; its stderr (the compiler's
+/// messages) is forwarded as is, which cargo shows on failure or with `-vv`.
+pub fn cargo_build(workspace: &Path, target_dir: &Path, package: &str) -> std::process::ExitStatus {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .args(["-p", package, "--profile", PROFILE, "--target", TARGET])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(workspace);
+    scrub_env(&mut cmd);
+    set_c_toolchain(&mut cmd);
+    cmd.stdout(std::process::Stdio::from(std::io::stderr()))
+        .stderr(std::process::Stdio::inherit());
+    eprintln!("running {cmd:?}");
+    cmd.status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build {package}: {e}"))
+}

@@ -13,16 +13,14 @@
 //! `COMPONENT_PATH` is then empty and `Runtime::new` fails at run time.
 
 use std::env;
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 #[path = "../build-support/nested_cargo.rs"]
 mod nested_cargo;
 use nested_cargo::{
-    component_target_dir, scrub_env, set_c_toolchain, C_TOOLCHAIN, PROFILE, SKIP_VAR, STORE_INPUTS,
-    TARGET,
+    cargo_build, component_target_dir, C_TOOLCHAIN, PROFILE, SKIP_VAR, STORE_INPUTS, TARGET,
 };
 
 fn main() {
@@ -76,36 +74,7 @@ fn main() {
 }
 
 fn build_component(workspace: &Path, target_dir: &Path) {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .args([
-            "-p",
-            "sqlite-sessions",
-            "--profile",
-            PROFILE,
-            "--target",
-            TARGET,
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(workspace);
-
-    scrub_env(&mut cmd);
-    set_c_toolchain(&mut cmd);
-
-    // Our stdout is read by cargo as `cargo:` directives, so the child's
-    // stdout must not reach it; its stderr (the compiler's messages) is
-    // forwarded as is. Cargo shows it on failure, or always with `-vv`.
-    cmd.stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::inherit());
-
-    eprintln!("running {cmd:?}");
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("could not run cargo to build the component: {e}"));
+    let status = cargo_build(workspace, target_dir, "sqlite-sessions");
     if !status.success() {
         panic!(
             "building the sqlite-sessions component for {TARGET} failed ({status}).\n\

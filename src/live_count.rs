@@ -52,25 +52,20 @@ pub fn reserve(cfg: &StoreConfig, session_path: &str) -> Result<()> {
         return Ok(());
     };
     let shard = shard_of(session_path)?;
-    let conn = connect(cfg)?;
-    let tx = WriteTx::begin(&conn)?;
-    initialize(&tx, cfg)?;
-    let live: i64 = tx.query_row("SELECT coalesce(sum(live), 0) FROM shard", [], |r| r.get(0))?;
-    let actual = live.max(0) as u64 + 1;
-    if actual > max {
-        return Err(Error::TooLarge {
-            limit: LimitKind::LiveSessions,
-            max,
-            actual,
-        });
-    }
-    tx.execute(
-        "INSERT INTO shard (shard, live) VALUES (?1, 1)
-         ON CONFLICT (shard) DO UPDATE SET live = live + 1",
-        [shard],
-    )?;
-    tx.commit()?;
-    Ok(())
+    // A fresh count does not include the session about to be created either.
+    update(cfg, |tx, _fresh| {
+        let live: i64 =
+            tx.query_row("SELECT coalesce(sum(live), 0) FROM shard", [], |r| r.get(0))?;
+        let actual = live.max(0) as u64 + 1;
+        if actual > max {
+            return Err(Error::TooLarge {
+                limit: LimitKind::LiveSessions,
+                max,
+                actual,
+            });
+        }
+        add(tx, shard, 1)
+    })
 }
 
 /// Gives back the slot of the session whose file at `session_path` was just
@@ -81,20 +76,14 @@ pub fn release(cfg: &StoreConfig, session_path: &str) {
     if cfg.max_live_sessions.is_none() {
         return;
     }
-    let _ = (|| -> Result<()> {
-        let shard = shard_of(session_path)?;
-        let conn = connect(cfg)?;
-        let tx = WriteTx::begin(&conn)?;
-        // A fresh count already reflects the deletion.
-        if !initialize(&tx, cfg)? {
-            tx.execute(
-                "UPDATE shard SET live = max(live - 1, 0) WHERE shard = ?1",
-                [shard],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    })();
+    let Ok(shard) = shard_of(session_path) else {
+        return;
+    };
+    // A fresh count already reflects the deletion.
+    let _ = update(
+        cfg,
+        |tx, fresh| if fresh { Ok(()) } else { add(tx, shard, -1) },
+    );
 }
 
 /// Moves a session's slot from the shard of `from` to the shard of `to`
@@ -105,28 +94,20 @@ pub fn moved(cfg: &StoreConfig, from: &str, to: &str) {
     if cfg.max_live_sessions.is_none() {
         return;
     }
-    let _ = (|| -> Result<()> {
-        let (from, to) = (shard_of(from)?, shard_of(to)?);
-        if from == to {
+    let (Ok(from), Ok(to)) = (shard_of(from), shard_of(to)) else {
+        return;
+    };
+    if from == to {
+        return;
+    }
+    // A fresh count already sees the session in its new shard.
+    let _ = update(cfg, |tx, fresh| {
+        if fresh {
             return Ok(());
         }
-        let conn = connect(cfg)?;
-        let tx = WriteTx::begin(&conn)?;
-        // A fresh count already sees the session in its new shard.
-        if !initialize(&tx, cfg)? {
-            tx.execute(
-                "UPDATE shard SET live = max(live - 1, 0) WHERE shard = ?1",
-                [from],
-            )?;
-            tx.execute(
-                "INSERT INTO shard (shard, live) VALUES (?1, 1)
-                 ON CONFLICT (shard) DO UPDATE SET live = live + 1",
-                [to],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    })();
+        add(tx, from, -1)?;
+        add(tx, to, 1)
+    });
 }
 
 /// Replaces the counts of `shards` with the number of session files they hold
@@ -135,14 +116,36 @@ pub fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
     if cfg.max_live_sessions.is_none() || shards.is_empty() {
         return Ok(());
     }
+    update(cfg, |tx, fresh| {
+        if !fresh {
+            for &shard in shards {
+                store_count(tx, cfg, shard)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Runs `body` in one write transaction on the counter, once the counts
+/// exist. `body` learns whether they were just counted from the directory
+/// (`fresh`), in which case they already reflect the files as they are.
+fn update<T>(cfg: &StoreConfig, body: impl FnOnce(&Connection, bool) -> Result<T>) -> Result<T> {
     let conn = connect(cfg)?;
     let tx = WriteTx::begin(&conn)?;
-    if !initialize(&tx, cfg)? {
-        for &shard in shards {
-            store_count(&tx, cfg, shard)?;
-        }
-    }
+    let fresh = initialize(&tx, cfg)?;
+    let out = body(&tx, fresh)?;
     tx.commit()?;
+    Ok(out)
+}
+
+/// Adds `delta` to `shard`'s count, never below zero (a count that a crash
+/// left too low must not go negative).
+fn add(tx: &Connection, shard: u8, delta: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO shard (shard, live) VALUES (?1, max(?2, 0))
+         ON CONFLICT (shard) DO UPDATE SET live = max(live + ?2, 0)",
+    )?
+    .execute(rusqlite::params![shard, delta])?;
     Ok(())
 }
 

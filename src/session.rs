@@ -34,7 +34,7 @@ impl Store {
         let Ok(id) = SessionId::parse(id) else {
             return Ok(None);
         };
-        let path = self.paths(&id).file;
+        let path = self.path_of(&id);
         let Some(mut db) = SessionDb::open_existing(&path, self.cfg.db_options())? else {
             return Ok(None);
         };
@@ -128,7 +128,7 @@ impl Store {
     /// Deletes session `id` without loading its data.
     pub fn destroy_id(&self, id: &str) -> Result<bool> {
         let id = SessionId::parse(id)?;
-        let path = self.paths(&id).file;
+        let path = self.path_of(&id);
         let Some(db) = SessionDb::open_existing(&path, self.cfg.db_options())? else {
             return Ok(false);
         };
@@ -142,8 +142,8 @@ impl Store {
         }
     }
 
-    fn paths(&self, id: &SessionId) -> Paths {
-        paths(&self.cfg, id)
+    fn path_of(&self, id: &SessionId) -> String {
+        path_of(&self.cfg, id)
     }
 }
 
@@ -169,18 +169,10 @@ fn activity(meta: &Meta, defaults: &crate::config::ExpiryDefaults, now: i64) -> 
     }
 }
 
-struct Paths {
-    shard_dir: String,
-    file: String,
-}
-
-fn paths(cfg: &StoreConfig, id: &SessionId) -> Paths {
+/// `<directory>/<shard>/<name>`: where session `id`'s file lives.
+fn path_of(cfg: &StoreConfig, id: &SessionId) -> String {
     let f = SessionFile::for_id(id, cfg.file_name_secret.as_deref());
-    let shard_dir = format!("{}/{}", cfg.directory, f.shard);
-    Paths {
-        file: format!("{shard_dir}/{}", f.name),
-        shard_dir,
-    }
+    format!("{}/{}/{}", cfg.directory, f.shard, f.name)
 }
 
 enum State {
@@ -432,13 +424,8 @@ impl Session {
             State::Destroyed => return Err(Error::NotFound),
             State::Fresh => {}
             State::Stored(db) => {
-                let p = paths(&self.cfg, &new_id);
-                let copied = db.copy_to_new_id(
-                    &p.file,
-                    &p.shard_dir,
-                    self.cfg.db_options(),
-                    expiry::now_ms(),
-                );
+                let new_path = path_of(&self.cfg, &new_id);
+                let copied = db.copy_to_new_id(&new_path, self.cfg.db_options(), expiry::now_ms());
                 self.note_gone(&copied);
                 let (new_db, meta) = copied?;
                 if let State::Stored(old) =
@@ -446,7 +433,7 @@ impl Session {
                 {
                     let old_path = old.path().to_string();
                     old.delete_file();
-                    live_count::moved(&self.cfg, &old_path, &p.file);
+                    live_count::moved(&self.cfg, &old_path, &new_path);
                 }
                 self.meta = Some(meta);
             }
@@ -549,14 +536,13 @@ impl Session {
         let out = match &mut self.state {
             State::Destroyed => return Err(Error::NotFound),
             State::Fresh => {
-                let p = paths(&self.cfg, &self.id);
+                let path = path_of(&self.cfg, &self.id);
                 let pending = self.pending_overrides;
                 // Creating a session takes a slot of `max-live-sessions`
                 // first, so a full directory refuses before any file exists.
-                live_count::reserve(&self.cfg, &p.file)?;
+                live_count::reserve(&self.cfg, &path)?;
                 let created = SessionDb::create_with(
-                    &p.file,
-                    &p.shard_dir,
+                    &path,
                     self.cfg.db_options(),
                     expiry::now_ms(),
                     |tx, meta| {
@@ -565,7 +551,7 @@ impl Session {
                     },
                 );
                 if created.is_err() {
-                    live_count::release(&self.cfg, &p.file);
+                    live_count::release(&self.cfg, &path);
                 }
                 let (db, meta, out) = created?;
                 if meta.key_count == 0 {
@@ -574,7 +560,7 @@ impl Session {
                     // so drop it, give its slot back and stay fresh, as an
                     // emptied session does.
                     db.delete_file();
-                    live_count::release(&self.cfg, &p.file);
+                    live_count::release(&self.cfg, &path);
                     return Ok(out);
                 }
                 self.state = State::Stored(db);

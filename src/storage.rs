@@ -168,18 +168,14 @@ impl SessionDb {
 
     /// Creates the session file at `path` and runs `first_write` in the same
     /// transaction as the schema, so a new session appears complete or not at
-    /// all. On failure the file is removed again.
+    /// all. On failure the file is removed again. (Its directory is created
+    /// by the commit's lock when missing, see `vfs::lease`.)
     pub fn create_with<T>(
         path: &str,
-        shard_dir: &str,
         opts: DbOptions,
         now_ms: i64,
         first_write: impl FnOnce(&Connection, &mut Meta) -> Result<T>,
     ) -> Result<(SessionDb, Meta, T)> {
-        match vfs::fs::create_dir(shard_dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
-            _ => {}
-        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         let db = open(path, flags, opts)?;
         let outcome = (|| {
@@ -247,14 +243,13 @@ impl SessionDb {
     pub fn copy_to_new_id(
         &mut self,
         new_path: &str,
-        new_shard_dir: &str,
         opts: DbOptions,
         now_ms: i64,
     ) -> Result<(SessionDb, Meta)> {
         let tx = WriteTx::begin(&self.conn)?;
         let old = live_meta(&tx)?;
         let (new_db, new_meta, ()) =
-            SessionDb::create_with(new_path, new_shard_dir, opts, now_ms, |ntx, meta| {
+            SessionDb::create_with(new_path, opts, now_ms, |ntx, meta| {
                 let mut rows = tx.prepare("SELECT key, val FROM kv WHERE key <> ''")?;
                 let mut insert = ntx.prepare_cached(PUT)?;
                 let mut rows = rows.query([])?;

@@ -27,8 +27,7 @@ use std::process::{Command, Stdio};
 #[path = "../../build-support/nested_cargo.rs"]
 mod nested_cargo;
 use nested_cargo::{
-    component_target_dir, scrub_env, set_c_toolchain, C_TOOLCHAIN, PROFILE, SKIP_VAR, STORE_INPUTS,
-    TARGET,
+    cargo_build, component_target_dir, C_TOOLCHAIN, PROFILE, SKIP_VAR, STORE_INPUTS, TARGET,
 };
 
 const WAC_VAR: &str = "WAC";
@@ -59,8 +58,8 @@ fn main() {
     } else {
         let target_dir = component_target_dir(&out_dir);
         let release = target_dir.join(TARGET).join(PROFILE);
-        cargo_build(&workspace, &target_dir, "sqlite-sessions");
-        cargo_build(&workspace, &target_dir, "edge-app");
+        build(&workspace, &target_dir, "sqlite-sessions");
+        build(&workspace, &target_dir, "edge-app");
         let paths = Paths {
             store: release.join("sqlite_sessions.wasm"),
             app: release.join("edge_app.wasm"),
@@ -110,25 +109,8 @@ impl Paths {
     }
 }
 
-fn cargo_build(workspace: &Path, target_dir: &Path, package: &str) {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .args(["-p", package, "--profile", PROFILE, "--target", TARGET])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(workspace);
-    scrub_env(&mut cmd);
-    set_c_toolchain(&mut cmd);
-    // Our stdout carries `cargo:` directives, so the child's goes to stderr.
-    cmd.stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::inherit());
-    eprintln!("running {cmd:?}");
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("could not run cargo to build {package}: {e}"));
+fn build(workspace: &Path, target_dir: &Path, package: &str) {
+    let status = cargo_build(workspace, target_dir, package);
     if !status.success() {
         panic!(
             "building {package} for {TARGET} failed ({status}); the compiler's messages are \

@@ -120,10 +120,23 @@ impl LeaseLock {
         self.try_break(mtime)
     }
 
-    /// The exclusive create: the lock, if nobody holds it.
+    /// The exclusive create: the lock, if nobody holds it. The first write
+    /// into a directory that does not exist yet (a new session's shard)
+    /// creates it here, so creating a session costs that call only when the
+    /// shard is new, not on every creation.
     fn try_create(&mut self) -> io::Result<bool> {
         let before = Instant::now();
-        match RawFile::open(&self.lock_path, OpenMode::CreateNew) {
+        let opened = match RawFile::open(&self.lock_path, OpenMode::CreateNew) {
+            Err(e) if raw::is_not_found(&e) => {
+                let parent = self.lock_path.rsplit_once('/').map_or(".", |(dir, _)| dir);
+                match raw::create_dir(parent) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => RawFile::open(&self.lock_path, OpenMode::CreateNew),
+                }
+            }
+            other => other,
+        };
+        match opened {
             Ok(file) => {
                 self.hold(file, before);
                 Ok(true)

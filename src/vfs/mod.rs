@@ -36,7 +36,7 @@ mod raw;
 
 /// Filesystem primitives with one host call each on wasm (see `raw`).
 pub(crate) mod fs {
-    pub use super::raw::{create_dir, is_preopened_dir, remove_file, set_mtime, stat};
+    pub use super::raw::{is_preopened_dir, remove_file, set_mtime, stat};
 }
 
 use lease::{CommitFailed, LeaseLock};
