@@ -23,6 +23,17 @@ use exports::sqlite_sessions::store::sessions as api;
 
 struct Component;
 
+impl Guest for Component {
+    fn wizer_initialize() {
+        if let Err(e) = crate::template::prepare() {
+            // Only ever reached while pre-initialising (see the WIT): fail
+            // that, loudly, rather than snapshot an instance without a
+            // template.
+            panic!("sqlite-sessions: preparing the template failed: {e}");
+        }
+    }
+}
+
 impl api::Guest for Component {
     type Store = StoreResource;
     type Session = SessionResource;

@@ -18,6 +18,7 @@ pub mod ops;
 pub mod session;
 pub mod storage;
 pub mod sweep;
+pub mod template;
 mod vfs;
 
 #[cfg(target_arch = "wasm32")]

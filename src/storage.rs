@@ -22,10 +22,10 @@ use std::time::Duration;
 /// Bumped when the file layout changes; stored in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 2;
 
-/// One table. Every instance of the component parses a session's schema
-/// afresh, and compiles each statement it runs afresh: in wasm that SQL
-/// compilation was half of a request's CPU time, so the layout keeps both
-/// small. (Not `WITHOUT ROWID`: its rows overflow to their own pages beyond
+/// One table. Unless pre-initialised (see `template`), every instance of
+/// the component parses a session's schema afresh, and compiles each
+/// statement it runs afresh: in wasm that SQL compilation was half of a
+/// request's CPU time, so the layout keeps both small. (Not `WITHOUT ROWID`: its rows overflow to their own pages beyond
 /// about 1 KiB, which made a session of 1 KiB values four times larger.)
 const SCHEMA: &str = "
     CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, val BLOB NOT NULL);
@@ -300,9 +300,22 @@ impl SessionDb {
     }
 }
 
+/// Opens an existing session file (or, with `SQLITE_OPEN_CREATE`, a new
+/// one). An existing file takes the instance's prepared template if there is
+/// one (see `template`), which saves reading the schema and compiling the
+/// hot statements.
 fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
+    let prepared = if flags.contains(OpenFlags::SQLITE_OPEN_CREATE) {
+        None
+    } else {
+        crate::template::take_attached(path, opts)
+    };
+    let conn = match prepared {
+        Some(attached) => attached,
+        None => connect(path, flags, opts)?,
+    };
     Ok(SessionDb {
-        conn: connect(path, flags, opts)?,
+        conn,
         path: path.to_string(),
         expiry_hint: opts.expiry_hint,
     })
@@ -312,14 +325,72 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
 /// the store's pragmas. Every SQLite file in the directory is opened this
 /// way, so they all follow one lock protocol.
 pub(crate) fn connect(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {
+    let uri = vfs::uri(path, lease_of(opts), durable_of(opts));
+    connect_uri(&uri, flags, opts)
+}
+
+fn lease_of(opts: DbOptions) -> Duration {
+    Duration::from_millis(opts.lock_lease_ms.into())
+}
+
+fn durable_of(opts: DbOptions) -> bool {
+    opts.durability == Durability::PowerLoss
+}
+
+/// The template for `crate::template`: an in-memory database given the
+/// session schema exactly as `SessionDb::create_with` gives a new file (so
+/// the two have the same schema cookie), with the hot statements compiled
+/// into its statement cache.
+pub(crate) fn template_connection() -> Result<Connection> {
+    // Nothing here waits, leases or publishes: the template is in memory.
+    let opts = DbOptions {
+        busy_timeout_ms: 0,
+        lock_lease_ms: 1,
+        durability: Durability::ProcessCrash,
+        expiry_hint: None,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+    let conn = connect_uri(&vfs::template_uri(), flags, opts)?;
+    // No journal for this one transaction: a journal header carries a
+    // random nonce, and the template must draw no randomness (it may be
+    // snapshotted, see `template`). Nothing here is ever rolled back. The
+    // default mode comes back before any session file is attached.
+    let journal_mode =
+        |mode: &str| conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |_| Ok(()));
+    journal_mode("OFF")?;
+    let tx = WriteTx::begin(&conn)?;
+    tx.execute_batch(SCHEMA)?;
+    tx.commit()?;
+    journal_mode("DELETE")?;
+    for sql in [GET, PUT, "ROLLBACK"] {
+        conn.prepare_cached(sql)?;
+    }
+    Ok(conn)
+}
+
+/// Points a template connection at the session file at `path` with the
+/// settings `connect` would give it.
+pub(crate) fn attach_template(
+    conn: &Connection,
+    path: &str,
+    opts: DbOptions,
+) -> std::result::Result<(), vfs::AttachError> {
+    // SQLite keeps the template's pages cached, and would notice the new
+    // file only by its change counter, page count and freelist; a session
+    // written in one commit has the same ones as the template. With no page
+    // cached there is nothing to mistake (`tests/template.rs` shows the
+    // difference).
+    // SAFETY: the handle is live; the call only frees unused cache pages.
+    unsafe { rusqlite::ffi::sqlite3_db_release_memory(conn.handle()) };
+    vfs::attach(conn, path, lease_of(opts), durable_of(opts))?;
+    conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms.into()))
+        .map_err(|_| vfs::AttachError::Failed(rusqlite::ffi::SQLITE_MISUSE))
+}
+
+fn connect_uri(uri: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {
     vfs::register().map_err(Error::Storage)?;
-    let durable = opts.durability == Durability::PowerLoss;
     let conn = Connection::open_with_flags_and_vfs(
-        vfs::uri(
-            path,
-            Duration::from_millis(opts.lock_lease_ms.into()),
-            durable,
-        ),
+        uri,
         flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         vfs::VFS_NAME,
     )?;

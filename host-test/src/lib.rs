@@ -29,6 +29,7 @@ mod clock;
 pub mod host_calls;
 pub mod http_server;
 mod memory;
+pub mod preinit;
 mod request;
 pub mod rng;
 mod runtime;
@@ -59,7 +60,7 @@ pub use memory::MemoryStats;
 pub use request::{
     Request, RequestOptions, RequestState, SessionHandle, SessionRef, StoreHandle, StoreRef,
 };
-pub use runtime::{Runtime, RuntimeOptions};
+pub use runtime::{default_component_path, Runtime, RuntimeOptions};
 
 /// Where [`Runtime::request`] preopens the session directory in the guest.
 pub const DEFAULT_GUEST_DIR: &str = "/sessions";

@@ -58,6 +58,12 @@ pub struct RuntimeOptions {
     /// process stays about N × 640 KiB larger (`bench`'s live-instances
     /// section shows it). Set 0 to give memory back after every request.
     pub keep_resident_bytes: usize,
+    /// Run the component's `wizer-initialize` export once and use the
+    /// snapshot it leaves (see [`crate::preinit`]), so each request's first
+    /// session opens with its schema read and its statements compiled. On by
+    /// default (`bench` compares); the snapshot is cached with the compiled
+    /// component in `cache_dir`.
+    pub preinitialize: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -70,6 +76,7 @@ impl Default for RuntimeOptions {
             cache_dir: None,
             count_host_calls: true,
             keep_resident_bytes: 2 << 20,
+            preinitialize: true,
         }
     }
 }
@@ -113,8 +120,13 @@ impl Runtime {
     pub fn from_file_with(path: impl AsRef<Path>, options: RuntimeOptions) -> anyhow::Result<Self> {
         let path = path.as_ref();
         let engine = make_engine(&options)?;
-        let component = load_component(&engine, path, options.cache_dir.as_deref())
-            .with_context(|| format!("loading component {}", path.display()))?;
+        let component = load_component(
+            &engine,
+            path,
+            options.cache_dir.as_deref(),
+            options.preinitialize,
+        )
+        .with_context(|| format!("loading component {}", path.display()))?;
 
         let mut linker = Linker::<RequestState>::new(&engine);
         if options.count_host_calls {
@@ -184,7 +196,9 @@ impl Runtime {
     }
 }
 
-fn default_component_path() -> anyhow::Result<PathBuf> {
+/// The component `build.rs` built ([`COMPONENT_PATH`]), or an error saying
+/// why there is none.
+pub fn default_component_path() -> anyhow::Result<PathBuf> {
     if COMPONENT_PATH.is_empty() {
         bail!(
             "host-test was built with SQLITE_SESSIONS_SKIP_COMPONENT_BUILD=1, so there is \
@@ -234,25 +248,40 @@ fn make_engine(options: &RuntimeOptions) -> anyhow::Result<Engine> {
     Ok(Engine::new(&config)?)
 }
 
-/// Compiles the component, or loads its compiled form from `cache_dir`.
+/// Compiles the component (pre-initialised first if `preinit`), or loads
+/// its compiled form from `cache_dir`.
 ///
-/// The cache file name hashes the component's bytes and the engine's
-/// compilation settings, so a rebuilt component or a differently configured
-/// engine (fuel) never picks up a stale artifact.
+/// The cache file name hashes the component's bytes, the engine's
+/// compilation settings and `preinit`, so a rebuilt component or a
+/// differently configured engine (fuel) never picks up a stale artifact.
 fn load_component(
     engine: &Engine,
     path: &Path,
     cache_dir: Option<&Path>,
+    preinit: bool,
 ) -> anyhow::Result<Component> {
     let bytes = fs::read(path)?;
+    let compile = |bytes: &[u8]| -> anyhow::Result<Component> {
+        if preinit {
+            let snapshot = crate::preinit::preinitialize(bytes)?;
+            Ok(Component::new(engine, &snapshot)?)
+        } else {
+            Ok(Component::new(engine, bytes)?)
+        }
+    };
     let Some(cache_dir) = cache_dir else {
-        return Ok(Component::new(engine, &bytes)?);
+        return compile(&bytes);
     };
 
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("component");
+    let stem = if preinit {
+        format!("{stem}-preinit")
+    } else {
+        stem.to_owned()
+    };
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     let engine_key = h.finish();
@@ -275,7 +304,7 @@ fn load_component(
         }
     }
 
-    let component = Component::new(engine, &bytes)?;
+    let component = compile(&bytes)?;
     // The cache is an optimization: failing to write it is not an error.
     let _ = write_cache(&component, cache_dir, &prefix, &cached);
     Ok(component)

@@ -56,6 +56,8 @@ const LEASE_PARAM_C: &CStr = c"lease_ms";
 const DEFAULT_LEASE_MS: i64 = 2000;
 /// The URI parameter that says whether a commit is fsynced (1) or not (0).
 const DURABLE_PARAM_C: &CStr = c"durable";
+/// The URI parameter that opens a template (see [`template_uri`]).
+const TEMPLATE_PARAM_C: &CStr = c"template";
 
 /// The extended code for "our lease lapsed, nothing was written"; the storage
 /// layer maps it to `busy`.
@@ -68,6 +70,7 @@ pub const VANISHED: c_int = ffi::SQLITE_IOERR_DELETE_NOENT;
 const FCNTL_WRITE_INTENT: c_int = 0x5e55_0001;
 const FCNTL_COMMIT_MTIME: c_int = 0x5e55_0002;
 const FCNTL_READ_SCOPE: c_int = 0x5e55_0003;
+const FCNTL_ATTACH: c_int = 0x5e55_0004;
 
 /// Registers the VFS with SQLite (once per process or instance).
 pub fn register() -> Result<(), String> {
@@ -139,6 +142,69 @@ pub fn uri(path: &str, lease: Duration, durable: bool) -> String {
     )
 }
 
+/// The SQLite URI of a *template*: a database with no file behind it, held
+/// in memory, that takes no lock and commits in memory. A connection to one
+/// can have its schema read and its statements compiled ahead of time (in a
+/// pre-initialised snapshot of the component, see `crate::template`), and is
+/// then pointed at a real session file with [`attach`]. Only this function
+/// makes such a URI, so no session path can open a template by accident.
+pub fn template_uri() -> String {
+    "file:/sessions-template?template=1".to_owned()
+}
+
+/// Why [`attach`] did not point a template at a file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttachError {
+    /// There is no file at the path.
+    Absent,
+    /// The connection is not an idle template, or the file could not be read.
+    Failed(c_int),
+}
+
+/// Points the idle template connection `conn` at the existing session file
+/// at `path`, as if it had been opened there with [`uri`]`(path, lease,
+/// durable)`: two host calls (open, read), like an open.
+///
+/// SQLite's compiled statements and schema survive; its page cache must be
+/// empty (`crate::template` releases it), and its change-counter check then
+/// treats the new file as a database another process rewrote. A schema that
+/// differs from the template's is caught by SQLite's own schema-cookie check,
+/// which recompiles.
+pub fn attach(
+    conn: &Connection,
+    path: &str,
+    lease: Duration,
+    durable: bool,
+) -> Result<(), AttachError> {
+    let mut request = AttachRequest {
+        path,
+        lease,
+        durable,
+        absent: false,
+    };
+    // SAFETY: the handle is valid for the duration of the call.
+    let db = unsafe { conn.handle() };
+    let rc = file_control(
+        db,
+        FCNTL_ATTACH,
+        (&mut request as *mut AttachRequest).cast(),
+    );
+    match rc {
+        ffi::SQLITE_OK => Ok(()),
+        _ if request.absent => Err(AttachError::Absent),
+        rc => Err(AttachError::Failed(rc)),
+    }
+}
+
+/// What `attach` passes through `sqlite3_file_control`.
+struct AttachRequest<'a> {
+    path: &'a str,
+    lease: Duration,
+    durable: bool,
+    /// Set by the VFS when there is no file at `path`.
+    absent: bool,
+}
+
 /// A per-connection setting of this VFS, on while the guard lives. Made by
 /// [`WriteIntent::announce`] and [`ReadScope::begin`].
 pub struct VfsFlag {
@@ -204,13 +270,11 @@ pub fn set_commit_mtime(conn: &Connection, at: SystemTime) {
     file_control(db, FCNTL_COMMIT_MTIME, (&mut ms as *mut i64).cast());
 }
 
-fn file_control(db: *mut ffi::sqlite3, op: c_int, arg: *mut c_void) {
+fn file_control(db: *mut ffi::sqlite3, op: c_int, arg: *mut c_void) -> c_int {
     // SAFETY: `db` is a live handle; "main" is NUL-terminated; our ops only
-    // read `arg` during the call. On a connection of another VFS SQLite
+    // use `arg` during the call. On a connection of another VFS SQLite
     // answers NOTFOUND, which is harmless.
-    unsafe {
-        ffi::sqlite3_file_control(db, c"main".as_ptr(), op, arg);
-    }
+    unsafe { ffi::sqlite3_file_control(db, c"main".as_ptr(), op, arg) }
 }
 
 /// The memory SQLite allocates for each open file (`szOsFile` bytes) starts
@@ -280,28 +344,20 @@ unsafe extern "C" fn x_open(
         let may_create = flags & ffi::SQLITE_OPEN_CREATE != 0;
         let lease_ms = ffi::sqlite3_uri_int64(z_name, LEASE_PARAM_C.as_ptr(), DEFAULT_LEASE_MS);
         let durable = ffi::sqlite3_uri_boolean(z_name, DURABLE_PARAM_C.as_ptr(), 1) != 0;
-        let mut main = MainFile {
-            path: path.to_owned(),
-            read_only,
-            durable,
-            file: None,
-            image: Vec::new(),
-            image_valid: false,
-            fresh: false,
-            in_read_scope: false,
-            checked_in_scope: false,
-            dirty: false,
-            lock: LeaseLock::new(path, Duration::from_millis(lease_ms.max(1) as u64)),
-            write_intent: false,
-            commit_mtime: None,
-            level: ffi::SQLITE_LOCK_NONE,
-        };
-        match main.reload() {
-            Ok(()) => {}
-            Err(Reload::Absent) if may_create => {}
-            Err(_) => return ffi::SQLITE_CANTOPEN,
+        let lease = Duration::from_millis(lease_ms.max(1) as u64);
+        let mut main = MainFile::new(path, read_only, durable, lease);
+        if ffi::sqlite3_uri_boolean(z_name, TEMPLATE_PARAM_C.as_ptr(), 0) != 0 {
+            // An empty database in memory until `attach`.
+            main.detached = true;
+            main.image_valid = true;
+        } else {
+            match main.reload() {
+                Ok(()) => {}
+                Err(Reload::Absent) if may_create => {}
+                Err(_) => return ffi::SQLITE_CANTOPEN,
+            }
+            main.fresh = true;
         }
-        main.fresh = true;
         (*handle).state = Box::into_raw(Box::new(main)).cast();
         (*file).pMethods = &MAIN_METHODS;
     } else {
@@ -460,6 +516,9 @@ struct MainFile {
     /// Set by `set_commit_mtime`, used by the next commit.
     commit_mtime: Option<SystemTime>,
     level: c_int,
+    /// A template (see [`template_uri`]): `image` has no file behind it,
+    /// needs no check, takes no lock and commits in memory, until `attach`.
+    detached: bool,
 }
 
 /// Why `reload` found no file.
@@ -470,6 +529,46 @@ enum Reload {
 }
 
 impl MainFile {
+    fn new(path: &str, read_only: bool, durable: bool, lease: Duration) -> MainFile {
+        MainFile {
+            path: path.to_owned(),
+            read_only,
+            durable,
+            file: None,
+            image: Vec::new(),
+            image_valid: false,
+            fresh: false,
+            in_read_scope: false,
+            checked_in_scope: false,
+            dirty: false,
+            lock: LeaseLock::new(path, lease),
+            write_intent: false,
+            commit_mtime: None,
+            level: ffi::SQLITE_LOCK_NONE,
+            detached: false,
+        }
+    }
+
+    /// Becomes the existing file at `request.path`, read whole (two calls),
+    /// if this is a template outside any transaction.
+    fn attach(&mut self, request: &mut AttachRequest) -> c_int {
+        if !self.detached || self.level != ffi::SQLITE_LOCK_NONE || self.dirty {
+            return ffi::SQLITE_MISUSE;
+        }
+        let mut file = MainFile::new(request.path, false, request.durable, request.lease);
+        match file.reload() {
+            Ok(()) => {}
+            Err(Reload::Absent) => {
+                request.absent = true;
+                return ffi::SQLITE_CANTOPEN;
+            }
+            Err(Reload::Failed(e)) => return io_code(&e, ffi::SQLITE_CANTOPEN),
+        }
+        file.fresh = true;
+        *self = file;
+        ffi::SQLITE_OK
+    }
+
     /// Opens the file at our path afresh and reads it whole: two calls.
     fn reload(&mut self) -> Result<(), Reload> {
         let mode = if self.read_only {
@@ -573,6 +672,10 @@ impl MainFile {
     /// Publishes the image (see `LeaseLock::commit`).
     fn commit(&mut self) -> c_int {
         let mtime = self.commit_mtime.take();
+        if self.detached {
+            self.dirty = false;
+            return ffi::SQLITE_OK;
+        }
         match self
             .lock
             .commit(&self.image, mtime, self.durable, &self.path)
@@ -631,6 +734,11 @@ impl VfsFile for MainFile {
     }
 
     fn lock(&mut self, level: c_int) -> c_int {
+        if self.detached {
+            // Nothing to check or lock: the image is all there is.
+            self.level = self.level.max(level);
+            return ffi::SQLITE_OK;
+        }
         if self.level == ffi::SQLITE_LOCK_NONE && level > ffi::SQLITE_LOCK_NONE {
             if self.write_intent && !self.read_only {
                 let rc = self.acquire();
@@ -699,6 +807,10 @@ impl VfsFile for MainFile {
                 self.in_read_scope = unsafe { *arg.cast::<c_int>() } != 0;
                 self.checked_in_scope = false;
                 ffi::SQLITE_OK
+            }
+            FCNTL_ATTACH => {
+                // SAFETY: `attach` passes an `AttachRequest` it holds.
+                self.attach(unsafe { &mut *arg.cast::<AttachRequest>() })
             }
             FCNTL_COMMIT_MTIME => {
                 // SAFETY: `set_commit_mtime` passes an i64.

@@ -96,27 +96,9 @@ fn main() -> anyhow::Result<()> {
         "{:<40} {:>10} {:>10} {:>10}",
         "workload", "mean µs", "p50 µs", "p95 µs"
     );
+    let plain = runtime_with(false, MAX_INSTANCES, false)?;
     for base in &dirs {
-        let wasm_dir = tempfile::tempdir_in(base)?;
-        let native_dir = tempfile::tempdir_in(base)?;
-        let label = base.display().to_string();
-        let (with, without) = wasm_cycles(&counted, &stock, wasm_dir.path(), iters)?;
-        let (with, without) = (Stats::of(&with), Stats::of(&without));
-        let native = Stats::of(&native_cycle(native_dir.path(), iters)?);
-        with.print(&format!("wasm   {label}"));
-        without.print(&format!("wasm   {label} (no counting)"));
-        native.print(&format!("native {label}"));
-        println!(
-            "{:<40} {:>10.2}×",
-            format!("ratio wasm/native {label}"),
-            with.mean / native.mean
-        );
-        println!(
-            "{:<40} {:>+9.1}% (mean) {:>+7.1}% (p50)",
-            format!("counting overhead {label}"),
-            (with.mean / without.mean - 1.0) * 100.0,
-            (with.p50 / without.p50 - 1.0) * 100.0
-        );
+        cycle_rows(base, iters, [&counted, &stock, &plain])?;
     }
 
     let base = &dirs[0];
@@ -190,21 +172,26 @@ fn native_config(dir: &Path) -> anyhow::Result<StoreConfig> {
 /// A runtime that counts host calls, or links stock wasmtime-wasi. Both share
 /// every other setting, and the compiled-component cache.
 fn runtime(count_host_calls: bool) -> anyhow::Result<Runtime> {
-    runtime_with(count_host_calls, MAX_INSTANCES)
+    runtime_with(count_host_calls, MAX_INSTANCES, true)
 }
 
 /// `--keep-resident BYTES`: the pooling allocator's resident memory per
 /// instance slot (see `RuntimeOptions::keep_resident_bytes`).
 static KEEP_RESIDENT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
-/// [`runtime`] with a pool of `max_instances`.
-fn runtime_with(count_host_calls: bool, max_instances: u32) -> anyhow::Result<Runtime> {
+/// [`runtime`] with a pool of `max_instances`, pre-initialised or not.
+fn runtime_with(
+    count_host_calls: bool,
+    max_instances: u32,
+    preinitialize: bool,
+) -> anyhow::Result<Runtime> {
     let defaults = RuntimeOptions::default();
     Runtime::with_options(RuntimeOptions {
         count_host_calls,
         max_instances,
         cache_dir: Path::new(COMPONENT_PATH).parent().map(Path::to_path_buf),
         keep_resident_bytes: *KEEP_RESIDENT.get().unwrap_or(&defaults.keep_resident_bytes),
+        preinitialize,
         ..defaults
     })
 }
@@ -243,36 +230,91 @@ fn one_wasm_cycle(
     Ok(elapsed)
 }
 
-/// The cycle on `counted` and on `stock`, alternating, on one session.
-fn wasm_cycles(
-    counted: &Runtime,
-    stock: &Runtime,
-    dir: &Path,
-    iters: usize,
-) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
-    let config = bench_config();
-    let id = seed_session(counted, dir)?;
-    let mut with = Vec::with_capacity(iters);
-    let mut without = Vec::with_capacity(iters);
-    for i in 0..iters {
-        // Alternate which goes first, so neither always follows the other.
-        if i % 2 == 0 {
-            with.push(one_wasm_cycle(counted, dir, &config, &id, i)?);
-            without.push(one_wasm_cycle(stock, dir, &config, &id, i)?);
-        } else {
-            without.push(one_wasm_cycle(stock, dir, &config, &id, i)?);
-            with.push(one_wasm_cycle(counted, dir, &config, &id, i)?);
-        }
-    }
-    Ok((with, without))
-}
+/// One timed cycle of one variant; its argument is the iteration number.
+type CycleFn<'a> = Box<dyn FnMut(usize) -> anyhow::Result<Duration> + 'a>;
 
-fn native_cycle(dir: &Path, iters: usize) -> anyhow::Result<Vec<Duration>> {
-    let config = native_config(dir)?;
-    let id = seed_native(&config)?;
-    (0..iters)
-        .map(|i| one_native_cycle(&config, &id, i))
-        .collect()
+/// Iterations of one variant in a row, in section 1.
+const CYCLE_BLOCK: usize = 50;
+
+/// Section 1 for one directory: five variants of the cycle in blocks of
+/// [`CYCLE_BLOCK`] iterations, taking turns, so that the machine's noise
+/// falls on all of them alike while each runs warm, as a server repeating
+/// one kind of request does. (Interleaving single cycles instead made every
+/// variant slower, native code most: about 1.8×, from cold caches.) `runtimes` are the pre-initialised
+/// runtime with and without host-call counting, and one not pre-initialised.
+fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow::Result<()> {
+    let [counted, stock, plain] = runtimes;
+    let wasm_dir = tempfile::tempdir_in(base)?;
+    let native_dir = tempfile::tempdir_in(base)?;
+    let (wasm_dir, native_dir) = (wasm_dir.path(), native_dir.path());
+    let config = bench_config();
+    let id = seed_session(counted, wasm_dir)?;
+    let native_config = native_config(native_dir)?;
+    let native_id = seed_native(&native_config)?;
+    let (config, id, native_config, native_id) = (&config, &id, &native_config, &native_id);
+    let label = base.display();
+    let mut variants: Vec<(String, CycleFn)> = vec![
+        (
+            format!("wasm   {label}"),
+            Box::new(move |i| one_wasm_cycle(counted, wasm_dir, config, id, i)),
+        ),
+        (
+            format!("wasm   {label} (no counting)"),
+            Box::new(move |i| one_wasm_cycle(stock, wasm_dir, config, id, i)),
+        ),
+        (
+            format!("wasm   {label} (not pre-initialised)"),
+            Box::new(move |i| one_wasm_cycle(plain, wasm_dir, config, id, i)),
+        ),
+        (
+            format!("native {label}"),
+            Box::new(move |i| one_native_cycle(native_config, native_id, i, false)),
+        ),
+        (
+            format!("native {label} (template prepared)"),
+            Box::new(move |i| one_native_cycle(native_config, native_id, i, true)),
+        ),
+    ];
+    let n = variants.len();
+    let mut times = vec![Vec::with_capacity(iters); n];
+    let mut done = 0;
+    for block in 0.. {
+        if done == iters {
+            break;
+        }
+        let len = CYCLE_BLOCK.min(iters - done);
+        for k in 0..n {
+            let v = (block + k) % n;
+            for i in done..done + len {
+                times[v].push((variants[v].1)(i)?);
+            }
+        }
+        done += len;
+    }
+    let stats: Vec<Stats> = times.iter().map(|t| Stats::of(t)).collect();
+    for ((name, _), st) in variants.iter().zip(&stats) {
+        st.print(name);
+    }
+    let [wasm, no_counting, plain, native, native_prepared] = [0, 1, 2, 3, 4].map(|k| &stats[k]);
+    let ratio = |what: &str, a: &Stats, b: &Stats| {
+        println!(
+            "{:<40} {:>10.2}× (p50 {:.2}×)",
+            format!("{what} {label}"),
+            a.mean / b.mean,
+            a.p50 / b.p50
+        );
+    };
+    ratio("ratio wasm/native", wasm, native);
+    ratio("ratio wasm/native, both prepared", wasm, native_prepared);
+    ratio("ratio not pre-initialised/native", plain, native);
+    ratio("pre-initialised vs not", wasm, plain);
+    println!(
+        "{:<40} {:>+9.1}% (mean) {:>+7.1}% (p50)",
+        format!("counting overhead {label}"),
+        (wasm.mean / no_counting.mean - 1.0) * 100.0,
+        (wasm.p50 / no_counting.p50 - 1.0) * 100.0
+    );
+    Ok(())
 }
 
 /// [`seed_session`], natively.
@@ -284,8 +326,19 @@ fn seed_native(config: &StoreConfig) -> anyhow::Result<String> {
     Ok(s.id())
 }
 
-/// [`one_wasm_cycle`], natively: open, load, get, set, drop.
-fn one_native_cycle(config: &StoreConfig, id: &str, i: usize) -> anyhow::Result<Duration> {
+/// [`one_wasm_cycle`], natively: open, load, get, set, drop. With
+/// `prepared`, a template connection is made first, outside the timing, as
+/// a pre-initialised wasm instance starts with one
+/// (`sqlite_sessions::template`): the same SQL work as that instance does.
+fn one_native_cycle(
+    config: &StoreConfig,
+    id: &str,
+    i: usize,
+    prepared: bool,
+) -> anyhow::Result<Duration> {
+    if prepared {
+        sqlite_sessions::template::prepare()?;
+    }
     let start = Instant::now();
     let store = Store::open(config.clone())?;
     let mut s = store.load(id)?.context("session vanished")?;

@@ -192,7 +192,7 @@ pub fn scaling_bench(
         .map(|_| seed_native(&native_cfg))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let wasm = |id: &str, i| one_wasm_cycle(runtime, wasm_dir.path(), &config, id, i);
-    let native = |id: &str, i| one_native_cycle(&native_cfg, id, i);
+    let native = |id: &str, i| one_native_cycle(&native_cfg, id, i, false);
 
     println!(
         "concurrency scaling: the cycle (load + get + set; wasm with a fresh instance each) \
@@ -349,7 +349,7 @@ fn is_busy(e: &anyhow::Error) -> bool {
 pub fn live_instances_bench(base: &Path, n: usize) -> anyhow::Result<()> {
     let rss_start = rss_kib("VmRSS")?;
     let pool = u32::try_from(n + 16).context("--live-instances too large")?;
-    let runtime = runtime_with(false, pool)?;
+    let runtime = runtime_with(false, pool, true)?;
     let rss_runtime = rss_kib("VmRSS")?;
     let dir = tempfile::tempdir_in(base)?;
     let ids = (0..n)
