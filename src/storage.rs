@@ -84,7 +84,7 @@ pub struct DbOptions {
 
 /// An open session database.
 pub struct SessionDb {
-    conn: Connection,
+    conn: crate::template::Reusable,
     path: String,
     expiry_hint: Option<ExpiryDefaults>,
 }
@@ -315,7 +315,7 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
         None => connect(path, flags, opts)?,
     };
     Ok(SessionDb {
-        conn,
+        conn: crate::template::Reusable::new(conn),
         path: path.to_string(),
         expiry_hint: opts.expiry_hint,
     })

@@ -14,8 +14,13 @@
 //! the schema a session file gets, made by the same statements in the same
 //! transaction shape, so its schema cookie matches every session file's and
 //! SQLite keeps its compiled statements when the connection is pointed at
-//! one (`vfs::attach`). It is used once: the first `storage::open` of an
-//! instance takes it.
+//! one (`vfs::attach`). The next `storage::open` of an existing session
+//! takes it.
+//!
+//! A session's connection, once done with ([`Reusable`]'s drop), becomes the
+//! template in turn (`vfs::detach`) instead of being closed, so that in a
+//! long-lived instance (or natively) only the first session ever compiles
+//! anything, and a short-lived one skips closing it.
 
 use crate::error::Result;
 use crate::storage::{self, DbOptions};
@@ -40,6 +45,52 @@ pub fn prepare() -> Result<()> {
 /// Whether a template is waiting (for tests and the bench).
 pub fn is_ready() -> bool {
     TEMPLATE.with(|t| t.borrow().is_some())
+}
+
+/// Drops the waiting template, if any, so that the next open compiles
+/// afresh (for the bench's comparison).
+pub fn discard() {
+    TEMPLATE.with(|t| t.borrow_mut().take());
+}
+
+/// A session's connection. Dropped, it becomes the template for the next
+/// open if there is none and it is idle (no transaction open); otherwise it
+/// is closed.
+pub struct Reusable(Option<Connection>);
+
+impl Reusable {
+    pub(crate) fn new(conn: Connection) -> Reusable {
+        Reusable(Some(conn))
+    }
+}
+
+impl std::ops::Deref for Reusable {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.0
+            .as_ref()
+            .expect("a Reusable holds its connection until dropped")
+    }
+}
+
+impl Drop for Reusable {
+    fn drop(&mut self) {
+        let Some(conn) = self.0.take() else { return };
+        if !conn.is_autocommit() || crate::vfs::detach(&conn).is_err() {
+            return;
+        }
+        // An idle template should not hold the last session's pages.
+        // SAFETY: the handle is live; the call only frees unused cache pages.
+        unsafe { rusqlite::ffi::sqlite3_db_release_memory(conn.handle()) };
+        // `try_with`: at thread exit the slot may already be gone, and the
+        // connection is then simply closed.
+        let _ = TEMPLATE.try_with(|t| {
+            let mut slot = t.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(conn);
+            }
+        });
+    }
 }
 
 /// The template pointed at the existing session file at `path`, if there is

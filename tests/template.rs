@@ -103,3 +103,48 @@ fn a_destroyed_session_is_not_found_through_the_template() {
     assert!(store.load(&id).unwrap().is_none());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_finished_session_connection_becomes_the_next_template() {
+    let dir = scratch("reuse");
+    let store = store(&dir);
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            let mut s = store.create();
+            s.set_json("i", &i.to_string()).unwrap();
+            s.id()
+        })
+        .collect();
+    template::discard();
+    assert!(!template::is_ready());
+    // The first load opens the ordinary way; once dropped, its connection
+    // waits for the next load, which reads that session, not the last one.
+    for _round in 0..2 {
+        for (i, id) in ids.iter().enumerate() {
+            let mut s = store.load(id).unwrap().unwrap();
+            assert!(!template::is_ready());
+            assert_eq!(s.get_json("i").unwrap(), Some(i.to_string()));
+            s.set_json("seen", "true").unwrap();
+            drop(s);
+            assert!(template::is_ready(), "the connection was kept");
+        }
+    }
+    // A destroyed session's connection is kept too, and the next load of
+    // that id through it finds nothing.
+    let mut s = store.load(&ids[0]).unwrap().unwrap();
+    s.destroy().unwrap();
+    drop(s);
+    assert!(template::is_ready());
+    assert!(store.load(&ids[0]).unwrap().is_none());
+    assert_eq!(
+        store
+            .load(&ids[1])
+            .unwrap()
+            .unwrap()
+            .get_json("seen")
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -71,6 +71,7 @@ const FCNTL_WRITE_INTENT: c_int = 0x5e55_0001;
 const FCNTL_COMMIT_MTIME: c_int = 0x5e55_0002;
 const FCNTL_READ_SCOPE: c_int = 0x5e55_0003;
 const FCNTL_ATTACH: c_int = 0x5e55_0004;
+const FCNTL_DETACH: c_int = 0x5e55_0005;
 
 /// Registers the VFS with SQLite (once per process or instance).
 pub fn register() -> Result<(), String> {
@@ -193,6 +194,19 @@ pub fn attach(
         ffi::SQLITE_OK => Ok(()),
         _ if request.absent => Err(AttachError::Absent),
         rc => Err(AttachError::Failed(rc)),
+    }
+}
+
+/// Makes the idle connection `conn` a template again: it lets go of its
+/// session file (closing it) and holds an empty image, so that it can be
+/// kept and [`attach`]ed to the next session file. Fails (changing nothing)
+/// inside a transaction or on a connection that is not ours.
+pub fn detach(conn: &Connection) -> Result<(), c_int> {
+    // SAFETY: the handle is valid for the duration of the call.
+    let db = unsafe { conn.handle() };
+    match file_control(db, FCNTL_DETACH, ptr::null_mut()) {
+        ffi::SQLITE_OK => Ok(()),
+        rc => Err(rc),
     }
 }
 
@@ -569,6 +583,18 @@ impl MainFile {
         ffi::SQLITE_OK
     }
 
+    /// Becomes a template (see [`detach`]) if no transaction is open.
+    fn detach(&mut self) -> c_int {
+        if self.level != ffi::SQLITE_LOCK_NONE || self.dirty || self.lock.is_held() {
+            return ffi::SQLITE_MISUSE;
+        }
+        let mut template = MainFile::new("", false, self.durable, Duration::from_millis(1));
+        template.detached = true;
+        template.image_valid = true;
+        *self = template;
+        ffi::SQLITE_OK
+    }
+
     /// Opens the file at our path afresh and reads it whole: two calls.
     fn reload(&mut self) -> Result<(), Reload> {
         let mode = if self.read_only {
@@ -812,6 +838,7 @@ impl VfsFile for MainFile {
                 // SAFETY: `attach` passes an `AttachRequest` it holds.
                 self.attach(unsafe { &mut *arg.cast::<AttachRequest>() })
             }
+            FCNTL_DETACH => self.detach(),
             FCNTL_COMMIT_MTIME => {
                 // SAFETY: `set_commit_mtime` passes an i64.
                 let ms = unsafe { *arg.cast::<i64>() }.max(0) as u64;
