@@ -18,8 +18,10 @@ CARGO_PROFILE := --release
 PORT ?= 8080
 # Where examples/edge-artifacts puts the composed demo (app + store).
 EDGE_WASM := $(CARGO_TARGET_DIR)/component/wasm32-wasip2/component/edge_demo.wasm
+# The store, pre-initialised (`make preinit`), for hosts that load a .wasm.
+PREINIT_WASM := $(CARGO_TARGET_DIR)/component/wasm32-wasip2/component/sqlite_sessions.preinit.wasm
 
-.PHONY: setup polyglot-setup demo demo-script edge-wasm test lint bench component
+.PHONY: setup polyglot-setup demo demo-script edge-wasm preinit test lint bench component
 setup:
 	@bash .ci/setup.sh
 
@@ -44,6 +46,12 @@ demo-script: setup
 edge-wasm: setup
 	cargo build $(CARGO_PROFILE) -p edge-artifacts
 	@echo "$(EDGE_WASM)"
+
+# The store with its `wizer-initialize` already run and snapshotted
+# (host-test/src/preinit.rs): plug this one into an app for `wasmtime serve`
+# or Spin, and each request skips compiling SQL.
+preinit: setup
+	cargo run $(CARGO_PROFILE) -p host-test --bin preinit -- $(PREINIT_WASM)
 
 test: setup polyglot-setup
 	cargo test $(CARGO_PROFILE) --workspace
