@@ -176,11 +176,20 @@ impl SessionDb {
         now_ms: i64,
         first_write: impl FnOnce(&Connection, &mut Meta) -> Result<T>,
     ) -> Result<(SessionDb, Meta, T)> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
-        let db = open(path, flags, opts)?;
+        // Through the template, the new file starts from a copy of its
+        // schema-only image: no DDL to compile and run.
+        let (db, has_schema) = match crate::template::take_attached_new(path, opts) {
+            Some(conn) => (SessionDb::of(conn, path, opts), true),
+            None => {
+                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+                (open(path, flags, opts)?, false)
+            }
+        };
         let outcome = (|| {
             let tx = WriteTx::begin(&db.conn)?;
-            tx.execute_batch(SCHEMA)?;
+            if !has_schema {
+                tx.execute_batch(SCHEMA)?;
+            }
             let mut meta = Meta {
                 timing: Timing {
                     created_ms: now_ms,
@@ -314,11 +323,17 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
         Some(attached) => attached,
         None => connect(path, flags, opts)?,
     };
-    Ok(SessionDb {
-        conn: crate::template::Reusable::new(conn),
-        path: path.to_string(),
-        expiry_hint: opts.expiry_hint,
-    })
+    Ok(SessionDb::of(conn, path, opts))
+}
+
+impl SessionDb {
+    fn of(conn: Connection, path: &str, opts: DbOptions) -> SessionDb {
+        SessionDb {
+            conn: crate::template::Reusable::new(conn),
+            path: path.to_string(),
+            expiry_hint: opts.expiry_hint,
+        }
+    }
 }
 
 /// A connection through the `sessions` VFS (its lock, lease and I/O), with
@@ -369,11 +384,13 @@ pub(crate) fn template_connection() -> Result<Connection> {
 }
 
 /// Points a template connection at the session file at `path` with the
-/// settings `connect` would give it.
+/// settings `connect` would give it: an existing file, or (with
+/// `new_image`) one to be created from that image (see `vfs::attach`).
 pub(crate) fn attach_template(
     conn: &Connection,
     path: &str,
     opts: DbOptions,
+    new_image: Option<&[u8]>,
 ) -> std::result::Result<(), vfs::AttachError> {
     // SQLite keeps the template's pages cached, and would notice the new
     // file only by its change counter, page count and freelist; a session
@@ -382,7 +399,7 @@ pub(crate) fn attach_template(
     // difference).
     // SAFETY: the handle is live; the call only frees unused cache pages.
     unsafe { rusqlite::ffi::sqlite3_db_release_memory(conn.handle()) };
-    vfs::attach(conn, path, lease_of(opts), durable_of(opts))?;
+    vfs::attach(conn, path, lease_of(opts), durable_of(opts), new_image)?;
     conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms.into()))
         .map_err(|_| vfs::AttachError::Failed(rusqlite::ffi::SQLITE_MISUSE))
 }

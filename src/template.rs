@@ -31,6 +31,9 @@ thread_local! {
     /// One per thread: a connection is not `Send`, and a wasm instance has one
     /// thread.
     static TEMPLATE: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    /// The file of a session with no keys yet, as `prepare` made it: the
+    /// first version of every session created through the template.
+    static NEW_SESSION_IMAGE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
 }
 
 /// Makes the template (replacing any there is). Touches no file and draws no
@@ -38,6 +41,8 @@ thread_local! {
 /// hold no host resource and must not share random state between instances.
 pub fn prepare() -> Result<()> {
     let conn = storage::template_connection()?;
+    let image = crate::vfs::image_of(&conn);
+    NEW_SESSION_IMAGE.with(|i| *i.borrow_mut() = image);
     TEMPLATE.with(|t| *t.borrow_mut() = Some(conn));
     Ok(())
 }
@@ -51,6 +56,27 @@ pub fn is_ready() -> bool {
 /// afresh (for the bench's comparison).
 pub fn discard() {
     TEMPLATE.with(|t| t.borrow_mut().take());
+}
+
+/// The template pointed at a session file not created yet, at `path`,
+/// holding the schema already, so that creating the session needs no DDL:
+/// `None` when there is no template or no schema image (open the ordinary
+/// way). A file that exists after all keeps the template.
+pub(crate) fn take_attached_new(path: &str, opts: DbOptions) -> Option<Connection> {
+    let conn = TEMPLATE.with(|t| t.borrow_mut().take())?;
+    let attached = NEW_SESSION_IMAGE.with(|i| {
+        let image = i.borrow();
+        let image = image.as_deref()?;
+        Some(storage::attach_template(&conn, path, opts, Some(image)))
+    });
+    match attached {
+        Some(Ok(())) => Some(conn),
+        Some(Err(crate::vfs::AttachError::Exists)) | None => {
+            TEMPLATE.with(|t| *t.borrow_mut() = Some(conn));
+            None
+        }
+        Some(Err(_)) => None,
+    }
 }
 
 /// A session's connection. Dropped, it becomes the template for the next
@@ -100,12 +126,12 @@ impl Drop for Reusable {
 /// failure drops it.
 pub(crate) fn take_attached(path: &str, opts: DbOptions) -> Option<Connection> {
     let conn = TEMPLATE.with(|t| t.borrow_mut().take())?;
-    match storage::attach_template(&conn, path, opts) {
+    match storage::attach_template(&conn, path, opts, None) {
         Ok(()) => Some(conn),
         Err(crate::vfs::AttachError::Absent) => {
             TEMPLATE.with(|t| *t.borrow_mut() = Some(conn));
             None
         }
-        Err(crate::vfs::AttachError::Failed(_)) => None,
+        Err(_) => None,
     }
 }

@@ -148,3 +148,101 @@ fn a_finished_session_connection_becomes_the_next_template() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The session files under `dir` (`<shard>/<name>`), sorted.
+fn session_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for shard in std::fs::read_dir(dir).unwrap().flatten() {
+        if shard.file_type().unwrap().is_dir() {
+            for f in std::fs::read_dir(shard.path()).unwrap().flatten() {
+                out.push(f.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Schema, user_version and integrity of a file, read with SQLite's own VFS.
+fn layout(path: &std::path::Path) -> (Vec<(String, String, String)>, i64, String) {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT type, name, ifnull(sql, '') FROM sqlite_master ORDER BY name")
+        .unwrap();
+    let schema = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .unwrap();
+    let version = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let integrity = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    (schema, version, integrity)
+}
+
+#[test]
+fn a_session_created_through_the_template_is_laid_out_like_any_other() {
+    let dir = scratch("create");
+    let store = store(&dir);
+
+    template::prepare().unwrap();
+    let mut s = store.create();
+    s.set_json("a", "1").unwrap();
+    assert!(!template::is_ready(), "the creation took the template");
+    let through_template = s.id();
+    drop(s);
+    let first = session_files(&dir);
+    assert_eq!(first.len(), 1);
+
+    template::discard();
+    let mut s = store.create();
+    s.set_json("a", "1").unwrap();
+    let ordinary = s.id();
+    drop(s);
+    let both = session_files(&dir);
+    let second: Vec<_> = both.iter().filter(|p| !first.contains(p)).collect();
+    assert_eq!(second.len(), 1);
+
+    let (a, b) = (layout(&first[0]), layout(second[0]));
+    assert_eq!(a, b);
+    assert_eq!(a.1, 2, "user_version");
+    assert_eq!(a.2, "ok");
+    template::discard();
+    for id in [&through_template, &ordinary] {
+        let mut s = store.load(id).unwrap().unwrap();
+        assert_eq!(s.get_json("a").unwrap().as_deref(), Some("1"));
+        assert_eq!(s.len().unwrap(), 1);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn regenerate_copies_into_a_file_created_through_the_template() {
+    let dir = scratch("regenerate");
+    let store = store(&dir);
+    let mut s = store.create();
+    s.set_json("user", r#""ada""#).unwrap();
+    s.set_json("n", "7").unwrap();
+    let old = s.id();
+    drop(s);
+
+    let mut s = store.load(&old).unwrap().unwrap();
+    template::prepare().unwrap();
+    // The copy takes the template; the old session's connection, done
+    // with, then becomes the next one.
+    s.regenerate().unwrap();
+    let new = s.id();
+    assert_ne!(new, old);
+    drop(s);
+    assert!(store.load(&old).unwrap().is_none());
+    let mut s = store.load(&new).unwrap().unwrap();
+    assert_eq!(s.get_json("user").unwrap().as_deref(), Some(r#""ada""#));
+    assert_eq!(s.get_json("n").unwrap().as_deref(), Some("7"));
+    assert_eq!(session_files(&dir).len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -95,6 +95,32 @@ fn the_first_load_of_an_instance_skips_sql_compilation() {
     assert!(pre[2] < plain[2], "set: {} vs {}", pre[2], plain[2]);
 }
 
+/// Fuel burned by a fresh instance creating a session with one key.
+fn create_fuel(rt: &Runtime, dir: &Path) -> u64 {
+    let (mut req, store) = request(rt, dir);
+    let t0 = fuel_left(&mut req);
+    let s = req.store(&store).create().unwrap();
+    req.session(&s).set_json("n", "1").unwrap().unwrap();
+    let t1 = fuel_left(&mut req);
+    finish(req, store, s);
+    t0 - t1
+}
+
+#[test]
+fn creating_a_session_starts_from_the_prepared_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let pre = create_fuel(runtime(true), dir.path());
+    let plain = create_fuel(runtime(false), dir.path());
+    eprintln!("fuel create + set: pre-initialised {pre}, not {plain}");
+    // Without the template the first write creates the table, compiling
+    // and running the DDL and every statement; with it, the new file starts
+    // as a copy of the prepared schema.
+    assert!(
+        pre * 2 < plain,
+        "create: {pre} pre-initialised vs {plain} not"
+    );
+}
+
 #[test]
 fn pre_initialised_and_plain_instances_give_the_same_answers() {
     let dir = tempfile::tempdir().unwrap();

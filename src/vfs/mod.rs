@@ -72,6 +72,7 @@ const FCNTL_COMMIT_MTIME: c_int = 0x5e55_0002;
 const FCNTL_READ_SCOPE: c_int = 0x5e55_0003;
 const FCNTL_ATTACH: c_int = 0x5e55_0004;
 const FCNTL_DETACH: c_int = 0x5e55_0005;
+const FCNTL_IMAGE: c_int = 0x5e55_0006;
 
 /// Registers the VFS with SQLite (once per process or instance).
 pub fn register() -> Result<(), String> {
@@ -156,18 +157,27 @@ pub fn template_uri() -> String {
 /// Why [`attach`] did not point a template at a file.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AttachError {
-    /// There is no file at the path.
+    /// There is no file at the path (and no `new_image` was given).
     Absent,
+    /// There is a file at the path (and a `new_image` was given).
+    Exists,
     /// The connection is not an idle template, or the file could not be read.
     Failed(c_int),
 }
 
-/// Points the idle template connection `conn` at the existing session file
-/// at `path`, as if it had been opened there with [`uri`]`(path, lease,
-/// durable)`: two host calls (open, read), like an open.
+/// Points the idle template connection `conn` at the session file at
+/// `path`, as if it had been opened there with [`uri`]`(path, lease,
+/// durable)`.
+///
+/// * `new_image: None`: the file exists; two host calls (open, read), like
+///   an open.
+/// * `new_image: Some(image)`: the file does not exist yet, and its first
+///   commit is to start from `image` (a database with the session schema,
+///   see [`image_of`]) rather than from an empty database; one host call
+///   (the open that finds nothing), like a create.
 ///
 /// SQLite's compiled statements and schema survive; its page cache must be
-/// empty (`crate::template` releases it), and its change-counter check then
+/// empty (the storage layer releases it), and its change-counter check then
 /// treats the new file as a database another process rewrote. A schema that
 /// differs from the template's is caught by SQLite's own schema-cookie check,
 /// which recompiles.
@@ -176,12 +186,14 @@ pub fn attach(
     path: &str,
     lease: Duration,
     durable: bool,
+    new_image: Option<&[u8]>,
 ) -> Result<(), AttachError> {
     let mut request = AttachRequest {
         path,
         lease,
         durable,
-        absent: false,
+        new_image,
+        found: None,
     };
     // SAFETY: the handle is valid for the duration of the call.
     let db = unsafe { conn.handle() };
@@ -190,11 +202,22 @@ pub fn attach(
         FCNTL_ATTACH,
         (&mut request as *mut AttachRequest).cast(),
     );
-    match rc {
-        ffi::SQLITE_OK => Ok(()),
-        _ if request.absent => Err(AttachError::Absent),
-        rc => Err(AttachError::Failed(rc)),
+    match (rc, request.found) {
+        (ffi::SQLITE_OK, _) => Ok(()),
+        (_, Some(false)) => Err(AttachError::Absent),
+        (_, Some(true)) => Err(AttachError::Exists),
+        (rc, None) => Err(AttachError::Failed(rc)),
     }
+}
+
+/// A copy of the whole database held by the template connection `conn`
+/// (one that is not attached to a file), or `None` for any other.
+pub fn image_of(conn: &Connection) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    // SAFETY: the handle is valid for the duration of the call.
+    let db = unsafe { conn.handle() };
+    file_control(db, FCNTL_IMAGE, (&mut out as *mut Option<Vec<u8>>).cast());
+    out
 }
 
 /// Makes the idle connection `conn` a template again: it lets go of its
@@ -215,8 +238,11 @@ struct AttachRequest<'a> {
     path: &'a str,
     lease: Duration,
     durable: bool,
-    /// Set by the VFS when there is no file at `path`.
-    absent: bool,
+    /// For a file not created yet: its first version.
+    new_image: Option<&'a [u8]>,
+    /// Set by the VFS when it did not attach because a file was (`true`) or
+    /// was not (`false`) at `path`.
+    found: Option<bool>,
 }
 
 /// A per-connection setting of this VFS, on while the guard lives. Made by
@@ -533,6 +559,9 @@ struct MainFile {
     /// A template (see [`template_uri`]): `image` has no file behind it,
     /// needs no check, takes no lock and commits in memory, until `attach`.
     detached: bool,
+    /// While the file does not exist: the database its first commit starts
+    /// from. Empty (SQLite then creates one), or given to `attach`.
+    new_image: Vec<u8>,
 }
 
 /// Why `reload` found no file.
@@ -560,6 +589,7 @@ impl MainFile {
             commit_mtime: None,
             level: ffi::SQLITE_LOCK_NONE,
             detached: false,
+            new_image: Vec::new(),
         }
     }
 
@@ -570,13 +600,20 @@ impl MainFile {
             return ffi::SQLITE_MISUSE;
         }
         let mut file = MainFile::new(request.path, false, request.durable, request.lease);
-        match file.reload() {
-            Ok(()) => {}
-            Err(Reload::Absent) => {
-                request.absent = true;
+        if let Some(image) = request.new_image {
+            file.new_image = image.to_vec();
+        }
+        match (file.reload(), request.new_image.is_some()) {
+            (Ok(()), false) | (Err(Reload::Absent), true) => {}
+            (Ok(()), true) => {
+                request.found = Some(true);
                 return ffi::SQLITE_CANTOPEN;
             }
-            Err(Reload::Failed(e)) => return io_code(&e, ffi::SQLITE_CANTOPEN),
+            (Err(Reload::Absent), false) => {
+                request.found = Some(false);
+                return ffi::SQLITE_CANTOPEN;
+            }
+            (Err(Reload::Failed(e)), _) => return io_code(&e, ffi::SQLITE_CANTOPEN),
         }
         file.fresh = true;
         *self = file;
@@ -606,8 +643,9 @@ impl MainFile {
             Ok(file) => file,
             Err(e) if raw::is_not_found(&e) => {
                 if self.file.is_none() {
-                    // Still not created: an empty database.
-                    self.image.clear();
+                    // Still not created: its first version is still to be
+                    // (an empty database, unless `attach` gave one).
+                    self.image.clone_from(&self.new_image);
                     self.image_valid = true;
                 }
                 return Err(Reload::Absent);
@@ -839,6 +877,13 @@ impl VfsFile for MainFile {
                 self.attach(unsafe { &mut *arg.cast::<AttachRequest>() })
             }
             FCNTL_DETACH => self.detach(),
+            FCNTL_IMAGE => {
+                if self.detached && !self.dirty {
+                    // SAFETY: `image_of` passes an `Option<Vec<u8>>` it holds.
+                    unsafe { *arg.cast::<Option<Vec<u8>>>() = Some(self.image.clone()) };
+                }
+                ffi::SQLITE_OK
+            }
             FCNTL_COMMIT_MTIME => {
                 // SAFETY: `set_commit_mtime` passes an i64.
                 let ms = unsafe { *arg.cast::<i64>() }.max(0) as u64;

@@ -100,6 +100,13 @@ fn main() -> anyhow::Result<()> {
     for base in &dirs {
         cycle_rows(base, iters, [&counted, &stock, &plain])?;
     }
+    println!();
+    println!(
+        "new session: create + set (the file's first write) + drop, {iters} iterations per row"
+    );
+    for base in &dirs {
+        create_rows(base, iters, [&stock, &plain])?;
+    }
 
     let base = &dirs[0];
     let dir = tempfile::tempdir_in(base)?;
@@ -240,8 +247,9 @@ const CYCLE_BLOCK: usize = 50;
 /// [`CYCLE_BLOCK`] iterations, taking turns, so that the machine's noise
 /// falls on all of them alike while each runs warm, as a server repeating
 /// one kind of request does. (Interleaving single cycles instead made every
-/// variant slower, native code most: about 1.8×, from cold caches.) `runtimes` are the pre-initialised
-/// runtime with and without host-call counting, and one not pre-initialised.
+/// variant slower, native code most: about 1.8×, from cold caches.)
+/// `runtimes` are the pre-initialised runtime with and without host-call
+/// counting, and one not pre-initialised.
 fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow::Result<()> {
     let [counted, stock, plain] = runtimes;
     let wasm_dir = tempfile::tempdir_in(base)?;
@@ -275,6 +283,26 @@ fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow::Res
             Box::new(move |i| one_native_cycle(native_config, native_id, i, true)),
         ),
     ];
+    let stats = run_variants(&mut variants, iters)?;
+    let [wasm, no_counting, plain, native, native_afresh] = [0, 1, 2, 3, 4].map(|k| &stats[k]);
+    let ratio = |what: &str, a: &Stats, b: &Stats| print_ratio(&format!("{what} {label}"), a, b);
+    // Same SQL work: both start with a compiled connection, or neither.
+    ratio("ratio wasm/native", wasm, native);
+    ratio("ratio, both compiling afresh", plain, native_afresh);
+    ratio("ratio wasm/native compiling afresh", wasm, native_afresh);
+    ratio("pre-initialised vs not", wasm, plain);
+    println!(
+        "{:<40} {:>+9.1}% (mean) {:>+7.1}% (p50)",
+        format!("counting overhead {label}"),
+        (wasm.mean / no_counting.mean - 1.0) * 100.0,
+        (wasm.p50 / no_counting.p50 - 1.0) * 100.0
+    );
+    Ok(())
+}
+
+/// Runs `variants` in blocks of [`CYCLE_BLOCK`] iterations, taking turns,
+/// prints a row for each and returns their statistics, in order.
+fn run_variants(variants: &mut [(String, CycleFn)], iters: usize) -> anyhow::Result<Vec<Stats>> {
     let n = variants.len();
     let mut times = vec![Vec::with_capacity(iters); n];
     let mut done = 0;
@@ -295,26 +323,83 @@ fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow::Res
     for ((name, _), st) in variants.iter().zip(&stats) {
         st.print(name);
     }
-    let [wasm, no_counting, plain, native, native_afresh] = [0, 1, 2, 3, 4].map(|k| &stats[k]);
-    let ratio = |what: &str, a: &Stats, b: &Stats| {
-        println!(
-            "{:<40} {:>10.2}× (p50 {:.2}×)",
-            format!("{what} {label}"),
-            a.mean / b.mean,
-            a.p50 / b.p50
-        );
-    };
-    // Same SQL work: both start with a compiled connection, or neither.
-    ratio("ratio wasm/native", wasm, native);
-    ratio("ratio, both compiling afresh", plain, native_afresh);
-    ratio("ratio wasm/native compiling afresh", wasm, native_afresh);
-    ratio("pre-initialised vs not", wasm, plain);
+    Ok(stats)
+}
+
+fn print_ratio(label: &str, a: &Stats, b: &Stats) {
     println!(
-        "{:<40} {:>+9.1}% (mean) {:>+7.1}% (p50)",
-        format!("counting overhead {label}"),
-        (wasm.mean / no_counting.mean - 1.0) * 100.0,
-        (wasm.p50 / no_counting.p50 - 1.0) * 100.0
+        "{label:<40} {:>10.2}× (p50 {:.2}×)",
+        a.mean / b.mean,
+        a.p50 / b.p50
     );
+}
+
+/// The new-session cycle for one directory: fresh instance, open store,
+/// create a session and write one key (which creates its file), drop; wasm
+/// pre-initialised and not, natively with the thread's template (made once
+/// by `template::prepare`, then each session's connection kept) and with a
+/// connection opened afresh each time.
+fn create_rows(base: &Path, iters: usize, runtimes: [&Runtime; 2]) -> anyhow::Result<()> {
+    let [stock, plain] = runtimes;
+    let wasm_dir = tempfile::tempdir_in(base)?;
+    let native_dir = tempfile::tempdir_in(base)?;
+    let (wasm_dir, native_dir) = (wasm_dir.path(), native_dir.path());
+    let config = &bench_config();
+    let native_config = &native_config(native_dir)?;
+    let label = base.display();
+    let wasm = |runtime: &Runtime, i: usize| -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let mut req = runtime.request(wasm_dir)?;
+        let store = req.open_store(config)??;
+        let s = req.store(&store).create()?;
+        req.session(&s).set_json("counter", &i.to_string())??;
+        req.drop_session(s)?;
+        req.drop_store(store)?;
+        drop(req);
+        Ok(start.elapsed())
+    };
+    // The session image new files start from comes from `prepare` only (a
+    // connection kept from a session has the schema compiled, not a clean
+    // image), as in a pre-initialised instance; once per thread does.
+    sqlite_sessions::template::prepare()?;
+    let native = |afresh: bool, i: usize| -> anyhow::Result<Duration> {
+        if afresh {
+            sqlite_sessions::template::discard();
+        } else if !sqlite_sessions::template::is_ready() {
+            sqlite_sessions::template::prepare()?;
+        }
+        let start = Instant::now();
+        let store = Store::open(native_config.clone())?;
+        let mut s = store.create();
+        s.set_json("counter", &i.to_string())?;
+        drop(s);
+        drop(store);
+        Ok(start.elapsed())
+    };
+    let mut variants: Vec<(String, CycleFn)> = vec![
+        (format!("wasm   {label}"), Box::new(move |i| wasm(stock, i))),
+        (
+            format!("wasm   {label} (not pre-initialised)"),
+            Box::new(move |i| wasm(plain, i)),
+        ),
+        (
+            format!("native {label}"),
+            Box::new(move |i| native(false, i)),
+        ),
+        (
+            format!("native {label} (connection afresh)"),
+            Box::new(move |i| native(true, i)),
+        ),
+    ];
+    let stats = run_variants(&mut variants, iters)?;
+    let [wasm, plain, native, native_afresh] = [0, 1, 2, 3].map(|k| &stats[k]);
+    print_ratio(&format!("ratio wasm/native {label}"), wasm, native);
+    print_ratio(
+        &format!("ratio, both compiling afresh {label}"),
+        plain,
+        native_afresh,
+    );
+    print_ratio(&format!("pre-initialised vs not {label}"), wasm, plain);
     Ok(())
 }
 
