@@ -1146,6 +1146,105 @@ mod tests {
         h
     }
 
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vfs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn template() -> MainFile {
+        let mut t = MainFile::new("", false, false, Duration::from_millis(100));
+        t.detached = true;
+        t.image_valid = true;
+        t
+    }
+
+    fn request<'a>(path: &'a str, new_image: Option<&'a [u8]>) -> AttachRequest<'a> {
+        AttachRequest {
+            path,
+            lease: Duration::from_millis(100),
+            durable: false,
+            new_image,
+            found: None,
+        }
+    }
+
+    #[test]
+    fn a_template_attaches_to_an_existing_file_or_to_a_new_one_only() {
+        let dir = scratch_dir("attach");
+        let existing = dir.join("existing");
+        let bytes = header(4096, 1, 1, 1);
+        std::fs::write(&existing, &bytes).unwrap();
+        let existing = existing.to_str().unwrap();
+        let absent = dir.join("absent");
+        let absent = absent.to_str().unwrap();
+        let new_image = header(4096, 1, 9, 9);
+
+        // An existing file: read whole, and the next read transaction may
+        // take it unchecked.
+        let mut t = template();
+        assert_eq!(t.attach(&mut request(existing, None)), ffi::SQLITE_OK);
+        assert!(!t.detached && t.fresh && t.image_valid && t.file.is_some());
+        assert_eq!(t.image, bytes);
+
+        // A missing file without a new image: nothing changes.
+        let mut t = template();
+        let mut r = request(absent, None);
+        assert_eq!(t.attach(&mut r), ffi::SQLITE_CANTOPEN);
+        assert_eq!(r.found, Some(false));
+        assert!(t.detached);
+
+        // A new file: no file yet, its first version is the given image,
+        // and a refresh (as at the write's lock) keeps it.
+        let mut t = template();
+        assert_eq!(
+            t.attach(&mut request(absent, Some(&new_image))),
+            ffi::SQLITE_OK
+        );
+        assert!(t.file.is_none() && t.image == new_image);
+        t.image.clear();
+        t.image_valid = false;
+        assert_eq!(t.refresh(), ffi::SQLITE_OK);
+        assert_eq!(t.image, new_image);
+
+        // ... but not over a file that exists.
+        let mut t = template();
+        let mut r = request(existing, Some(&new_image));
+        assert_eq!(t.attach(&mut r), ffi::SQLITE_CANTOPEN);
+        assert_eq!(r.found, Some(true));
+        assert!(t.detached);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_an_idle_template_attaches_and_only_an_idle_file_detaches() {
+        let dir = scratch_dir("detach");
+        let path = dir.join("s");
+        std::fs::write(&path, header(4096, 1, 1, 1)).unwrap();
+        let path = path.to_str().unwrap();
+
+        // Attached already: not a template.
+        let mut file = template();
+        assert_eq!(file.attach(&mut request(path, None)), ffi::SQLITE_OK);
+        assert_eq!(file.attach(&mut request(path, None)), ffi::SQLITE_MISUSE);
+
+        // Inside a transaction, or holding the write lock: stays attached.
+        file.level = ffi::SQLITE_LOCK_SHARED;
+        assert_eq!(file.detach(), ffi::SQLITE_MISUSE);
+        file.level = ffi::SQLITE_LOCK_NONE;
+        assert!(file.lock.try_acquire().unwrap());
+        assert_eq!(file.detach(), ffi::SQLITE_MISUSE);
+        file.lock.release().unwrap();
+
+        // Idle: a template again, holding no file and taking no lock.
+        assert_eq!(file.detach(), ffi::SQLITE_OK);
+        assert!(file.detached && file.file.is_none() && file.image.is_empty());
+        assert_eq!(file.lock(ffi::SQLITE_LOCK_EXCLUSIVE), ffi::SQLITE_OK);
+        assert!(!file.lock.is_held());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn the_recorded_size_is_trusted_only_when_valid() {
         assert_eq!(recorded_size(&header(4096, 3, 7, 7)), Some(12288));
