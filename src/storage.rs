@@ -178,7 +178,7 @@ impl SessionDb {
     ) -> Result<(SessionDb, Meta, T)> {
         // Through the template, the new file starts from a copy of its
         // schema-only image: no DDL to compile and run.
-        let (db, has_schema) = match crate::template::take_attached_new(path, opts) {
+        let (db, has_schema) = match crate::template::take_attached(path, opts, true) {
             Some(conn) => (SessionDb::of(conn, path, opts), true),
             None => {
                 let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
@@ -317,7 +317,7 @@ fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
     let prepared = if flags.contains(OpenFlags::SQLITE_OPEN_CREATE) {
         None
     } else {
-        crate::template::take_attached(path, opts)
+        crate::template::take_attached(path, opts, false)
     };
     let conn = match prepared {
         Some(attached) => attached,

@@ -14,8 +14,9 @@
 //! the schema a session file gets, made by the same statements in the same
 //! transaction shape, so its schema cookie matches every session file's and
 //! SQLite keeps its compiled statements when the connection is pointed at
-//! one (`vfs::attach`). The next `storage::open` of an existing session
-//! takes it.
+//! one (`vfs::attach`). The next session an instance loads takes it, or
+//! the next it creates, whose file then starts as a copy of the template's
+//! (so creating a session runs no DDL either).
 //!
 //! A session's connection, once done with ([`Reusable`]'s drop), becomes the
 //! template in turn (`vfs::detach`) instead of being closed, so that in a
@@ -24,6 +25,7 @@
 
 use crate::error::Result;
 use crate::storage::{self, DbOptions};
+use crate::vfs::AttachError;
 use rusqlite::Connection;
 use std::cell::RefCell;
 
@@ -58,24 +60,31 @@ pub fn discard() {
     TEMPLATE.with(|t| t.borrow_mut().take());
 }
 
-/// The template pointed at a session file not created yet, at `path`,
-/// holding the schema already, so that creating the session needs no DDL:
-/// `None` when there is no template or no schema image (open the ordinary
-/// way). A file that exists after all keeps the template.
-pub(crate) fn take_attached_new(path: &str, opts: DbOptions) -> Option<Connection> {
+/// The template pointed at the session file at `path`: an existing one, or
+/// (`new`) one not created yet, which then starts from the prepared schema
+/// image so that creating it runs no DDL. `None` means: open the ordinary
+/// way, which then also reports any error exactly as without a template. A
+/// file that is not where expected (missing, or present for a new one), or
+/// no image for a new one, keeps the template for the next open; any other
+/// failure drops it.
+pub(crate) fn take_attached(path: &str, opts: DbOptions, new: bool) -> Option<Connection> {
     let conn = TEMPLATE.with(|t| t.borrow_mut().take())?;
-    let attached = NEW_SESSION_IMAGE.with(|i| {
-        let image = i.borrow();
-        let image = image.as_deref()?;
-        Some(storage::attach_template(&conn, path, opts, Some(image)))
+    let attached = NEW_SESSION_IMAGE.with(|image| {
+        let image = image.borrow();
+        let new_image = match (new, image.as_deref()) {
+            (false, _) => None,
+            (true, Some(image)) => Some(image),
+            (true, None) => return Err(AttachError::Absent),
+        };
+        storage::attach_template(&conn, path, opts, new_image)
     });
     match attached {
-        Some(Ok(())) => Some(conn),
-        Some(Err(crate::vfs::AttachError::Exists)) | None => {
+        Ok(()) => Some(conn),
+        Err(AttachError::Absent | AttachError::Exists) => {
             TEMPLATE.with(|t| *t.borrow_mut() = Some(conn));
             None
         }
-        Some(Err(_)) => None,
+        Err(AttachError::Failed(_)) => None,
     }
 }
 
@@ -116,22 +125,5 @@ impl Drop for Reusable {
                 *slot = Some(conn);
             }
         });
-    }
-}
-
-/// The template pointed at the existing session file at `path`, if there is
-/// a template and the file is there. `None` means: open the ordinary way
-/// (which then also reports any error, exactly as without a template). A
-/// missing file keeps the template for the instance's next open; any other
-/// failure drops it.
-pub(crate) fn take_attached(path: &str, opts: DbOptions) -> Option<Connection> {
-    let conn = TEMPLATE.with(|t| t.borrow_mut().take())?;
-    match storage::attach_template(&conn, path, opts, None) {
-        Ok(()) => Some(conn),
-        Err(crate::vfs::AttachError::Absent) => {
-            TEMPLATE.with(|t| *t.borrow_mut() = Some(conn));
-            None
-        }
-        Err(_) => None,
     }
 }
