@@ -25,7 +25,19 @@ pub const INIT_EXPORT: &str = "wizer-initialize";
 /// The component `wasm` (bytes of a component) after running its
 /// [`INIT_EXPORT`] once: the same component with its memory and globals as
 /// the export left them.
+///
+/// Callable from anywhere, async code included: wasmtime-wizer is async, and
+/// this drives it on a runtime of its own in a thread of its own.
 pub fn preinitialize(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| snapshot(wasm))
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the pre-initialiser panicked")))
+    })
+}
+
+fn snapshot(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
     let engine = Engine::new(&Config::new())?;
     let mut linker = Linker::<InitState>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

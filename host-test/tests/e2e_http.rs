@@ -35,6 +35,35 @@ fn compiled() -> &'static EdgeServer {
     })
 }
 
+/// The same demo with the store pre-initialised first, composed the way
+/// the README tells `wasmtime serve` and Spin users to: the store through
+/// `host_test::preinit` (what `make preinit` runs), then `wac plug` (`$WAC`
+/// or `wac` on `PATH`, as `examples/edge-artifacts` uses).
+fn compiled_preinit() -> &'static EdgeServer {
+    static SERVER: OnceLock<EdgeServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let work = tempfile::tempdir().unwrap();
+        let store = std::fs::read(edge_artifacts::STORE_PATH).unwrap();
+        let store_pre = work.path().join("sqlite_sessions.preinit.wasm");
+        let snapshot = host_test::preinit::preinitialize(&store).expect("pre-initialising");
+        std::fs::write(&store_pre, snapshot).unwrap();
+        let composed = work.path().join("edge_demo.preinit.wasm");
+        let wac = std::env::var_os("WAC").unwrap_or_else(|| "wac".into());
+        let status = std::process::Command::new(wac)
+            .arg("plug")
+            .arg(edge_artifacts::APP_PATH)
+            .arg("--plug")
+            .arg(&store_pre)
+            .arg("-o")
+            .arg(&composed)
+            .status()
+            .expect("running wac");
+        assert!(status.success(), "wac plug failed: {status}");
+        let options = ServerOptions::new(&composed, std::env::temp_dir());
+        EdgeServer::new(&options).expect("compiling the pre-initialised composition")
+    })
+}
+
 /// One test's server: a temporary directory whose `sessions/` subdirectory
 /// is the app's `/sessions`, so a test can also check that nothing appears
 /// beside it.
@@ -46,9 +75,13 @@ struct Site {
 
 impl Site {
     async fn start() -> Self {
+        Site::start_with(compiled()).await
+    }
+
+    async fn start_with(compiled: &EdgeServer) -> Self {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("sessions")).unwrap();
-        let server = compiled()
+        let server = compiled
             .with_session_dir(root.path().join("sessions"))
             .unwrap()
             .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
@@ -251,8 +284,16 @@ fn is_uuid_v4(s: &str) -> bool {
 
 #[test]
 fn counter_login_flash_and_logout_through_a_cookie_jar() {
-    run(async {
-        let site = Site::start().await;
+    run(async { counter_login_flash_and_logout(Site::start().await).await });
+}
+
+#[test]
+fn the_same_flow_with_the_store_pre_initialised() {
+    run(async { counter_login_flash_and_logout(Site::start_with(compiled_preinit()).await).await });
+}
+
+async fn counter_login_flash_and_logout(site: Site) {
+    {
         let (browser, jar) = site.browser();
 
         // Anonymous visits: the first sets the cookie, the counter counts.
@@ -340,8 +381,8 @@ fn counter_login_flash_and_logout_through_a_cookie_jar() {
         let fresh = get(&browser, site.at("/")).await;
         assert_eq!(fresh.visits(), 1, "after logout the counter starts again");
         assert_ne!(site.sid(&jar).as_deref(), Some(login_id.as_str()));
-        site.stop().await;
-    });
+    }
+    site.stop().await;
 }
 
 #[test]
