@@ -25,8 +25,9 @@ const SCHEMA_VERSION: i64 = 2;
 /// One table. Unless pre-initialised (see `template`), every instance of
 /// the component parses a session's schema afresh, and compiles each
 /// statement it runs afresh: in wasm that SQL compilation was half of a
-/// request's CPU time, so the layout keeps both small. (Not `WITHOUT ROWID`: its rows overflow to their own pages beyond
-/// about 1 KiB, which made a session of 1 KiB values four times larger.)
+/// request's CPU time, so the layout keeps both small. (Not `WITHOUT
+/// ROWID`: its rows overflow to their own pages beyond about 1 KiB, which
+/// made a session of 1 KiB values four times larger.)
 const SCHEMA: &str = "
     CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, val BLOB NOT NULL);
     PRAGMA user_version = 2;
@@ -157,8 +158,8 @@ impl SessionDb {
 
     /// Opens the session file at `path` if it exists; never creates it.
     pub fn open_existing(path: &str, opts: DbOptions) -> Result<Option<SessionDb>> {
-        match open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, opts) {
-            Ok(db) => Ok(Some(db)),
+        match open(path, false, opts) {
+            Ok((db, _)) => Ok(Some(db)),
             // CANTOPEN also covers permission problems, so ask the filesystem
             // (only on this rare path) whether the file is really absent.
             Err(_) if !matches!(vfs::fs::stat(path), Ok(Some(_))) => Ok(None),
@@ -178,13 +179,7 @@ impl SessionDb {
     ) -> Result<(SessionDb, Meta, T)> {
         // Through the template, the new file starts from a copy of its
         // schema-only image: no DDL to compile and run.
-        let (db, has_schema) = match crate::template::take_attached(path, opts, true) {
-            Some(conn) => (SessionDb::of(conn, path, opts), true),
-            None => {
-                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
-                (open(path, flags, opts)?, false)
-            }
-        };
+        let (db, has_schema) = open(path, true, opts)?;
         let outcome = (|| {
             let tx = WriteTx::begin(&db.conn)?;
             if !has_schema {
@@ -309,31 +304,28 @@ impl SessionDb {
     }
 }
 
-/// Opens an existing session file (or, with `SQLITE_OPEN_CREATE`, a new
-/// one). An existing file takes the instance's prepared template if there is
-/// one (see `template`), which saves reading the schema and compiling the
-/// hot statements.
-fn open(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<SessionDb> {
-    let prepared = if flags.contains(OpenFlags::SQLITE_OPEN_CREATE) {
-        None
-    } else {
-        crate::template::take_attached(path, opts, false)
-    };
-    let conn = match prepared {
-        Some(attached) => attached,
-        None => connect(path, flags, opts)?,
-    };
-    Ok(SessionDb::of(conn, path, opts))
-}
-
-impl SessionDb {
-    fn of(conn: Connection, path: &str, opts: DbOptions) -> SessionDb {
-        SessionDb {
-            conn: crate::template::Reusable::new(conn),
-            path: path.to_string(),
-            expiry_hint: opts.expiry_hint,
+/// Opens the session file at `path`: an existing one, or (`new`) one still
+/// to be created. The instance's template, if there is one (see
+/// `template`), comes with the schema read and the hot statements compiled,
+/// and a new file through it starts with the schema in place; the second
+/// value says whether it was used.
+fn open(path: &str, new: bool, opts: DbOptions) -> Result<(SessionDb, bool)> {
+    let (conn, prepared) = match crate::template::take_attached(path, opts, new) {
+        Some(conn) => (conn, true),
+        None => {
+            let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE;
+            if new {
+                flags |= OpenFlags::SQLITE_OPEN_CREATE;
+            }
+            (connect(path, flags, opts)?, false)
         }
-    }
+    };
+    let db = SessionDb {
+        conn: crate::template::Reusable::new(conn),
+        path: path.to_string(),
+        expiry_hint: opts.expiry_hint,
+    };
+    Ok((db, prepared))
 }
 
 /// A connection through the `sessions` VFS (its lock, lease and I/O), with
@@ -401,7 +393,7 @@ pub(crate) fn attach_template(
     unsafe { rusqlite::ffi::sqlite3_db_release_memory(conn.handle()) };
     vfs::attach(conn, path, lease_of(opts), durable_of(opts), new_image)?;
     conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms.into()))
-        .map_err(|_| vfs::AttachError::Failed(rusqlite::ffi::SQLITE_MISUSE))
+        .map_err(|_| vfs::AttachError::Failed)
 }
 
 fn connect_uri(uri: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {
@@ -424,7 +416,7 @@ fn connect_uri(uri: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connectio
 /// Opens a session file the way the store does (same VFS) and returns
 /// `PRAGMA integrity_check`'s verdict: `"ok"` for a sound file.
 pub fn integrity_check(path: &str, opts: DbOptions) -> Result<String> {
-    let db = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, opts)?;
+    let (db, _) = open(path, false, opts)?;
     let mut stmt = db.conn.prepare("PRAGMA integrity_check")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("\n"))
@@ -492,21 +484,15 @@ impl MetaRecord {
 
 /// The meta row of a session that still exists, or `not-found`.
 fn live_meta(conn: &Connection) -> Result<Meta> {
-    let record = with_value(conn, META_KEY, |bytes| {
-        bytes.map(|b| MetaRecord::decode(b).ok_or(()))
-    })
-    .map_err(not_a_session)?;
+    let record =
+        with_value(conn, META_KEY, |bytes| bytes.map(MetaRecord::decode)).map_err(not_a_session)?;
     match record {
-        Some(Ok((meta, false))) => Ok(meta),
+        Some(Some((meta, false))) => Ok(meta),
         // A destroyed session is gone.
-        Some(Ok((_, true))) => Err(Error::NotFound),
-        Some(Err(())) => Err(Error::Storage(format!(
-            "not a session database (schema version {SCHEMA_VERSION} expected): bad meta row"
-        ))),
+        Some(Some((_, true))) => Err(Error::NotFound),
+        Some(None) => Err(not_a_session(Error::Storage("bad meta row".into()))),
         // A file without the row is not one this store wrote.
-        None => Err(Error::Storage(format!(
-            "not a session database (schema version {SCHEMA_VERSION} expected): no meta row"
-        ))),
+        None => Err(not_a_session(Error::Storage("no meta row".into()))),
     }
 }
 

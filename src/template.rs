@@ -68,24 +68,19 @@ pub fn discard() {
 /// no image for a new one, keeps the template for the next open; any other
 /// failure drops it.
 pub(crate) fn take_attached(path: &str, opts: DbOptions, new: bool) -> Option<Connection> {
-    let conn = TEMPLATE.with(|t| t.borrow_mut().take())?;
-    let attached = NEW_SESSION_IMAGE.with(|image| {
+    NEW_SESSION_IMAGE.with(|image| {
         let image = image.borrow();
-        let new_image = match (new, image.as_deref()) {
-            (false, _) => None,
-            (true, Some(image)) => Some(image),
-            (true, None) => return Err(AttachError::Absent),
-        };
-        storage::attach_template(&conn, path, opts, new_image)
-    });
-    match attached {
-        Ok(()) => Some(conn),
-        Err(AttachError::Absent | AttachError::Exists) => {
-            TEMPLATE.with(|t| *t.borrow_mut() = Some(conn));
-            None
+        let new_image = if new { Some(image.as_deref()?) } else { None };
+        let conn = TEMPLATE.with(|t| t.borrow_mut().take())?;
+        match storage::attach_template(&conn, path, opts, new_image) {
+            Ok(()) => Some(conn),
+            Err(AttachError::Absent | AttachError::Exists) => {
+                TEMPLATE.with(|t| *t.borrow_mut() = Some(conn));
+                None
+            }
+            Err(AttachError::Failed) => None,
         }
-        Err(AttachError::Failed(_)) => None,
-    }
+    })
 }
 
 /// A session's connection. Dropped, it becomes the template for the next

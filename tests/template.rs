@@ -4,10 +4,27 @@
 //! template's (a session written in one commit), and a missing session
 //! leaves the template for the next open.
 
+use sqlite_sessions::ids::{SessionFile, SessionId};
 use sqlite_sessions::{template, Store, StoreConfig};
 
 fn store(dir: &std::path::Path) -> Store {
     Store::open(StoreConfig::new(dir.to_str().unwrap())).unwrap()
+}
+
+/// A new session holding `pairs` (key, JSON), each written in a commit of
+/// its own; its id.
+fn seed(store: &Store, pairs: &[(&str, &str)]) -> String {
+    let mut s = store.create();
+    for (key, json) in pairs {
+        s.set_json(key, json).unwrap();
+    }
+    s.id()
+}
+
+/// Where the store keeps session `id`'s file under `dir`.
+fn file_of(dir: &std::path::Path, id: &str) -> std::path::PathBuf {
+    let f = SessionFile::for_id(&SessionId::parse(id).unwrap(), None);
+    dir.join(f.shard).join(f.name)
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -23,10 +40,7 @@ fn a_session_written_in_one_commit_reads_back_through_the_template() {
     let store = store(&dir);
     // One commit: schema, the value and the meta row together, so the file's
     // change counter, page count and freelist equal the template's.
-    let mut s = store.create();
-    s.set_json("user", r#"{"name":"ada"}"#).unwrap();
-    let id = s.id();
-    drop(s);
+    let id = seed(&store, &[("user", r#"{"name":"ada"}"#)]);
 
     template::prepare().unwrap();
     assert!(template::is_ready());
@@ -54,7 +68,7 @@ fn a_session_with_many_commits_reads_back_through_the_template() {
     let store = store(&dir);
     let mut s = store.create();
     for i in 0..50 {
-        s.set_json(&format!("k{i}"), &format!("{i}")).unwrap();
+        s.set_json(&format!("k{i}"), &i.to_string()).unwrap();
     }
     let id = s.id();
     drop(s);
@@ -74,10 +88,7 @@ fn a_session_with_many_commits_reads_back_through_the_template() {
 fn a_missing_session_leaves_the_template_for_the_next_open() {
     let dir = scratch("missing");
     let store = store(&dir);
-    let mut s = store.create();
-    s.set_json("a", "1").unwrap();
-    let id = s.id();
-    drop(s);
+    let id = seed(&store, &[("a", "1")]);
 
     template::prepare().unwrap();
     let absent = "0".repeat(id.len());
@@ -109,11 +120,7 @@ fn a_finished_session_connection_becomes_the_next_template() {
     let dir = scratch("reuse");
     let store = store(&dir);
     let ids: Vec<String> = (0..3)
-        .map(|i| {
-            let mut s = store.create();
-            s.set_json("i", &i.to_string()).unwrap();
-            s.id()
-        })
+        .map(|i| seed(&store, &[("i", &i.to_string())]))
         .collect();
     template::discard();
     assert!(!template::is_ready());
@@ -196,19 +203,13 @@ fn a_session_created_through_the_template_is_laid_out_like_any_other() {
     assert!(!template::is_ready(), "the creation took the template");
     let through_template = s.id();
     drop(s);
-    let first = session_files(&dir);
-    assert_eq!(first.len(), 1);
 
     template::discard();
-    let mut s = store.create();
-    s.set_json("a", "1").unwrap();
-    let ordinary = s.id();
-    drop(s);
-    let both = session_files(&dir);
-    let second: Vec<_> = both.iter().filter(|p| !first.contains(p)).collect();
-    assert_eq!(second.len(), 1);
+    let ordinary = seed(&store, &[("a", "1")]);
+    assert_eq!(session_files(&dir).len(), 2);
 
-    let (a, b) = (layout(&first[0]), layout(second[0]));
+    let a = layout(&file_of(&dir, &through_template));
+    let b = layout(&file_of(&dir, &ordinary));
     assert_eq!(a, b);
     assert_eq!(a.1, 2, "user_version");
     assert_eq!(a.2, "ok");
@@ -225,11 +226,7 @@ fn a_session_created_through_the_template_is_laid_out_like_any_other() {
 fn regenerate_copies_into_a_file_created_through_the_template() {
     let dir = scratch("regenerate");
     let store = store(&dir);
-    let mut s = store.create();
-    s.set_json("user", r#""ada""#).unwrap();
-    s.set_json("n", "7").unwrap();
-    let old = s.id();
-    drop(s);
+    let old = seed(&store, &[("user", r#""ada""#), ("n", "7")]);
 
     let mut s = store.load(&old).unwrap().unwrap();
     template::prepare().unwrap();
@@ -243,6 +240,6 @@ fn regenerate_copies_into_a_file_created_through_the_template() {
     let mut s = store.load(&new).unwrap().unwrap();
     assert_eq!(s.get_json("user").unwrap().as_deref(), Some(r#""ada""#));
     assert_eq!(s.get_json("n").unwrap().as_deref(), Some("7"));
-    assert_eq!(session_files(&dir).len(), 1);
+    assert_eq!(session_files(&dir), vec![file_of(&dir, &new)]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -99,6 +99,13 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
         if lock.exists() {
             locks_left += 1;
         }
+        // A reader neither waits for the dead writer's lock nor takes it
+        // over: the lock file stays exactly as the kill left it.
+        let lock_state = || {
+            let meta = std::fs::metadata(&lock).ok()?;
+            Some((meta.len(), meta.modified().ok()?))
+        };
+        let lock_before = lock_state();
         let started = Instant::now();
         let mut req = rt.request(dir.path()).unwrap();
         let store = req.open_store(&cfg).unwrap().unwrap();
@@ -111,6 +118,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
             .into_iter()
             .collect();
         worst_read = worst_read.max(started.elapsed());
+        assert_eq!(lock_state(), lock_before, "a read touched the lock");
         assert!(
             acked.is_subset(&present),
             "round {round}: lost {:?}",

@@ -46,6 +46,7 @@ fn compiled_preinit() -> &'static EdgeServer {
         let store = std::fs::read(edge_artifacts::STORE_PATH).unwrap();
         let store_pre = work.path().join("sqlite_sessions.preinit.wasm");
         let snapshot = host_test::preinit::preinitialize(&store).expect("pre-initialising");
+        assert_ne!(snapshot, store, "the snapshot carries the prepared memory");
         std::fs::write(&store_pre, snapshot).unwrap();
         let composed = work.path().join("edge_demo.preinit.wasm");
         let wac = std::env::var_os("WAC").unwrap_or_else(|| "wac".into());
@@ -59,7 +60,9 @@ fn compiled_preinit() -> &'static EdgeServer {
             .status()
             .expect("running wac");
         assert!(status.success(), "wac plug failed: {status}");
-        let options = ServerOptions::new(&composed, std::env::temp_dir());
+        let mut options = ServerOptions::new(&composed, std::env::temp_dir());
+        // Its directory goes away below: no compile cache beside it.
+        options.cache_dir = None;
         EdgeServer::new(&options).expect("compiling the pre-initialised composition")
     })
 }

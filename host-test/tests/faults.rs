@@ -186,6 +186,13 @@ fn a_short_busy_timeout_cannot_break_a_lease_it_has_not_watched() {
     assert!(lock_of(dir.path(), &id).exists());
 }
 
+/// A lock file's length and mtime, if it exists: what taking it over (or
+/// renewing it) would change.
+fn lock_state(lock: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(lock).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
 fn fuel_runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
@@ -274,11 +281,18 @@ fn instances_trapping_mid_transaction_lose_no_acknowledged_write() {
         if lock_of(dir.path(), &id).exists() {
             stale_locks += 1;
         }
-        // Recovery. A reader does not wait for the dead writer's lock and
+        // Recovery. A reader does not wait for the dead writer's lock (nor
+        // take it over: the lock file is exactly as the trap left it) and
         // sees every acknowledged write; nothing it did not try appears.
+        let lock_before = lock_state(&lock_of(dir.path(), &id));
         let started = Instant::now();
         let present = keys_of(rt, dir.path(), &cfg, &id);
         worst_read = worst_read.max(started.elapsed());
+        assert_eq!(
+            lock_state(&lock_of(dir.path(), &id)),
+            lock_before,
+            "fault {faults}: a read touched the lock"
+        );
         assert!(
             acked.is_subset(&present),
             "fault {faults}: lost {:?}",

@@ -164,7 +164,7 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
             "descriptor.rename-at",
             "descriptor.write",
         ] {
-            let n = counts.by_function.get(f).copied().unwrap_or(0);
+            let n = counts.get(f);
             let allowed = u64::from(step == "load" && f == "descriptor.open-at");
             assert!(n <= allowed, "{step} called {f} {n} times: {counts}");
         }

@@ -14,8 +14,8 @@ use std::process::Command;
 
 fn config() -> Config {
     let mut cfg = default_config();
-    // A failed write leaves its lock for a breaker (the journal may be hot):
-    // keep that wait short here.
+    // A write that fails mid-way leaves its lock for a breaker: keep that
+    // wait short here.
     cfg.lock_lease_ms = Some(100);
     cfg.busy_timeout_ms = Some(5_000);
     cfg
@@ -61,7 +61,8 @@ fn a_read_only_directory_gives_typed_errors_and_changes_nothing() {
     let id = create(dir.path(), "a", "1");
 
     let (mut req, store) = request(dir.path(), true);
-    // Loading needs the lock, which is a directory: refused, typed.
+    // A load opens the session file for writing (it may record activity),
+    // which a read-only directory refuses: typed.
     assert!(matches!(
         req.store(&store).load(&id).unwrap(),
         Err(Error::Storage(_))

@@ -127,7 +127,8 @@ fn pre_initialised_and_plain_instances_give_the_same_answers() {
     let script = |rt: &Runtime, id: &str| -> Vec<String> {
         let (mut req, store) = request(rt, dir.path());
         let mut out = Vec::new();
-        // A missing session first: the template must stay for the next open.
+        // A missing session first, then the real one (that a miss keeps the
+        // template for the next open is `tests/template.rs`'s to show).
         let missing = "0".repeat(id.len());
         out.push(format!("{:?}", req.store(&store).load(&missing).unwrap()));
         let s = req.store(&store).load(id).unwrap().unwrap().unwrap();

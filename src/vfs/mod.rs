@@ -161,8 +161,10 @@ pub enum AttachError {
     Absent,
     /// There is a file at the path (and a `new_image` was given).
     Exists,
-    /// The connection is not an idle template, or the file could not be read.
-    Failed(c_int),
+    /// The connection is not an idle template, or the file could not be
+    /// read. (No code kept: the caller then opens the ordinary way, which
+    /// reports the error.)
+    Failed,
 }
 
 /// Points the idle template connection `conn` at the session file at
@@ -206,7 +208,7 @@ pub fn attach(
         (ffi::SQLITE_OK, _) => Ok(()),
         (_, Some(false)) => Err(AttachError::Absent),
         (_, Some(true)) => Err(AttachError::Exists),
-        (rc, None) => Err(AttachError::Failed(rc)),
+        (_, None) => Err(AttachError::Failed),
     }
 }
 
@@ -385,19 +387,18 @@ unsafe extern "C" fn x_open(
         let lease_ms = ffi::sqlite3_uri_int64(z_name, LEASE_PARAM_C.as_ptr(), DEFAULT_LEASE_MS);
         let durable = ffi::sqlite3_uri_boolean(z_name, DURABLE_PARAM_C.as_ptr(), 1) != 0;
         let lease = Duration::from_millis(lease_ms.max(1) as u64);
-        let mut main = MainFile::new(path, read_only, durable, lease);
-        if ffi::sqlite3_uri_boolean(z_name, TEMPLATE_PARAM_C.as_ptr(), 0) != 0 {
-            // An empty database in memory until `attach`.
-            main.detached = true;
-            main.image_valid = true;
+        let main = if ffi::sqlite3_uri_boolean(z_name, TEMPLATE_PARAM_C.as_ptr(), 0) != 0 {
+            MainFile::template()
         } else {
+            let mut main = MainFile::new(path, read_only, durable, lease);
             match main.reload() {
                 Ok(()) => {}
                 Err(Reload::Absent) if may_create => {}
                 Err(_) => return ffi::SQLITE_CANTOPEN,
             }
             main.fresh = true;
-        }
+            main
+        };
         (*handle).state = Box::into_raw(Box::new(main)).cast();
         (*file).pMethods = &MAIN_METHODS;
     } else {
@@ -593,6 +594,15 @@ impl MainFile {
         }
     }
 
+    /// A template: an empty database in memory, with no file, lock or
+    /// lease of its own until `attach`.
+    fn template() -> MainFile {
+        let mut template = MainFile::new("", false, false, Duration::from_millis(1));
+        template.detached = true;
+        template.image_valid = true;
+        template
+    }
+
     /// Becomes the existing file at `request.path`, read whole (two calls),
     /// if this is a template outside any transaction.
     fn attach(&mut self, request: &mut AttachRequest) -> c_int {
@@ -625,10 +635,7 @@ impl MainFile {
         if self.level != ffi::SQLITE_LOCK_NONE || self.dirty || self.lock.is_held() {
             return ffi::SQLITE_MISUSE;
         }
-        let mut template = MainFile::new("", false, self.durable, Duration::from_millis(1));
-        template.detached = true;
-        template.image_valid = true;
-        *self = template;
+        *self = MainFile::template();
         ffi::SQLITE_OK
     }
 
@@ -1153,13 +1160,6 @@ mod tests {
         dir
     }
 
-    fn template() -> MainFile {
-        let mut t = MainFile::new("", false, false, Duration::from_millis(100));
-        t.detached = true;
-        t.image_valid = true;
-        t
-    }
-
     fn request<'a>(path: &'a str, new_image: Option<&'a [u8]>) -> AttachRequest<'a> {
         AttachRequest {
             path,
@@ -1183,13 +1183,13 @@ mod tests {
 
         // An existing file: read whole, and the next read transaction may
         // take it unchecked.
-        let mut t = template();
+        let mut t = MainFile::template();
         assert_eq!(t.attach(&mut request(existing, None)), ffi::SQLITE_OK);
         assert!(!t.detached && t.fresh && t.image_valid && t.file.is_some());
         assert_eq!(t.image, bytes);
 
         // A missing file without a new image: nothing changes.
-        let mut t = template();
+        let mut t = MainFile::template();
         let mut r = request(absent, None);
         assert_eq!(t.attach(&mut r), ffi::SQLITE_CANTOPEN);
         assert_eq!(r.found, Some(false));
@@ -1197,7 +1197,7 @@ mod tests {
 
         // A new file: no file yet, its first version is the given image,
         // and a refresh (as at the write's lock) keeps it.
-        let mut t = template();
+        let mut t = MainFile::template();
         assert_eq!(
             t.attach(&mut request(absent, Some(&new_image))),
             ffi::SQLITE_OK
@@ -1209,7 +1209,7 @@ mod tests {
         assert_eq!(t.image, new_image);
 
         // ... but not over a file that exists.
-        let mut t = template();
+        let mut t = MainFile::template();
         let mut r = request(existing, Some(&new_image));
         assert_eq!(t.attach(&mut r), ffi::SQLITE_CANTOPEN);
         assert_eq!(r.found, Some(true));
@@ -1225,7 +1225,7 @@ mod tests {
         let path = path.to_str().unwrap();
 
         // Attached already: not a template.
-        let mut file = template();
+        let mut file = MainFile::template();
         assert_eq!(file.attach(&mut request(path, None)), ffi::SQLITE_OK);
         assert_eq!(file.attach(&mut request(path, None)), ffi::SQLITE_MISUSE);
 

@@ -82,11 +82,11 @@ fn main() -> anyhow::Result<()> {
         profile_cycles,
     } = parse_args()?;
     let started = Instant::now();
-    let counted = runtime(true)?;
     let stock = runtime(false)?;
     if profile_cycles > 0 {
         return profile(&stock, &dirs[0], profile_cycles);
     }
+    let counted = runtime(true)?;
 
     println!(
         "session cycle: load existing + get + set, {iters} iterations per row, durability {:?}",
@@ -261,7 +261,7 @@ fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow::Res
     let native_id = seed_native(&native_config)?;
     let (config, id, native_config, native_id) = (&config, &id, &native_config, &native_id);
     let label = base.display();
-    let mut variants: Vec<(String, CycleFn)> = vec![
+    let variants: [(String, CycleFn); 5] = [
         (
             format!("wasm   {label}"),
             Box::new(move |i| one_wasm_cycle(counted, wasm_dir, config, id, i)),
@@ -283,9 +283,9 @@ fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow::Res
             Box::new(move |i| one_native_cycle(native_config, native_id, i, true)),
         ),
     ];
-    let stats = run_variants(&mut variants, iters)?;
-    let [wasm, no_counting, plain, native, native_afresh] = [0, 1, 2, 3, 4].map(|k| &stats[k]);
-    let ratio = |what: &str, a: &Stats, b: &Stats| print_ratio(&format!("{what} {label}"), a, b);
+    let [wasm, no_counting, plain, native, native_afresh] = &run_variants(variants, iters)?;
+    let ratio =
+        |what: &str, a: &Stats, b: &Stats| a.ratio_to(b).print_ratio(&format!("{what} {label}"));
     // Same SQL work: both start with a compiled connection, or neither.
     ratio("ratio wasm/native", wasm, native);
     ratio("ratio, both compiling afresh", plain, native_afresh);
@@ -302,36 +302,28 @@ fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow::Res
 
 /// Runs `variants` in blocks of [`CYCLE_BLOCK`] iterations, taking turns,
 /// prints a row for each and returns their statistics, in order.
-fn run_variants(variants: &mut [(String, CycleFn)], iters: usize) -> anyhow::Result<Vec<Stats>> {
-    let n = variants.len();
-    let mut times = vec![Vec::with_capacity(iters); n];
-    let mut done = 0;
-    for block in 0.. {
-        if done == iters {
-            break;
-        }
+fn run_variants<const N: usize>(
+    mut variants: [(String, CycleFn); N],
+    iters: usize,
+) -> anyhow::Result<[Stats; N]> {
+    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(iters));
+    let (mut done, mut block) = (0, 0);
+    while done < iters {
         let len = CYCLE_BLOCK.min(iters - done);
-        for k in 0..n {
-            let v = (block + k) % n;
+        for k in 0..N {
+            let v = (block + k) % N;
             for i in done..done + len {
                 times[v].push((variants[v].1)(i)?);
             }
         }
         done += len;
+        block += 1;
     }
-    let stats: Vec<Stats> = times.iter().map(|t| Stats::of(t)).collect();
+    let stats = times.map(|t| Stats::of(&t));
     for ((name, _), st) in variants.iter().zip(&stats) {
         st.print(name);
     }
     Ok(stats)
-}
-
-fn print_ratio(label: &str, a: &Stats, b: &Stats) {
-    println!(
-        "{label:<40} {:>10.2}× (p50 {:.2}×)",
-        a.mean / b.mean,
-        a.p50 / b.p50
-    );
 }
 
 /// The new-session cycle for one directory: fresh instance, open store,
@@ -360,13 +352,13 @@ fn create_rows(base: &Path, iters: usize, runtimes: [&Runtime; 2]) -> anyhow::Re
     };
     // The session image new files start from comes from `prepare` only (a
     // connection kept from a session has the schema compiled, not a clean
-    // image), as in a pre-initialised instance; once per thread does.
+    // image), as in a pre-initialised instance; once per thread does. After
+    // that each session's connection is kept for the next (even after an
+    // `afresh` one), so the template is always there.
     sqlite_sessions::template::prepare()?;
     let native = |afresh: bool, i: usize| -> anyhow::Result<Duration> {
         if afresh {
             sqlite_sessions::template::discard();
-        } else if !sqlite_sessions::template::is_ready() {
-            sqlite_sessions::template::prepare()?;
         }
         let start = Instant::now();
         let store = Store::open(native_config.clone())?;
@@ -376,7 +368,7 @@ fn create_rows(base: &Path, iters: usize, runtimes: [&Runtime; 2]) -> anyhow::Re
         drop(store);
         Ok(start.elapsed())
     };
-    let mut variants: Vec<(String, CycleFn)> = vec![
+    let variants: [(String, CycleFn); 4] = [
         (format!("wasm   {label}"), Box::new(move |i| wasm(stock, i))),
         (
             format!("wasm   {label} (not pre-initialised)"),
@@ -391,15 +383,12 @@ fn create_rows(base: &Path, iters: usize, runtimes: [&Runtime; 2]) -> anyhow::Re
             Box::new(move |i| native(true, i)),
         ),
     ];
-    let stats = run_variants(&mut variants, iters)?;
-    let [wasm, plain, native, native_afresh] = [0, 1, 2, 3].map(|k| &stats[k]);
-    print_ratio(&format!("ratio wasm/native {label}"), wasm, native);
-    print_ratio(
-        &format!("ratio, both compiling afresh {label}"),
-        plain,
-        native_afresh,
-    );
-    print_ratio(&format!("pre-initialised vs not {label}"), wasm, plain);
+    let [wasm, plain, native, native_afresh] = &run_variants(variants, iters)?;
+    let ratio =
+        |what: &str, a: &Stats, b: &Stats| a.ratio_to(b).print_ratio(&format!("{what} {label}"));
+    ratio("ratio wasm/native", wasm, native);
+    ratio("ratio, both compiling afresh", plain, native_afresh);
+    ratio("pre-initialised vs not", wasm, plain);
     Ok(())
 }
 
@@ -988,7 +977,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--iters" => iters = args.next().context("--iters needs a number")?.parse()?,
+            "--iters" => iters = parse_value(args.next(), "--iters")?,
             "--dir" => dirs.push(args.next().context("--dir needs a path")?.into()),
             "--trace" => trace = true,
             "--durability" => {
@@ -999,45 +988,18 @@ fn parse_args() -> anyhow::Result<Args> {
                 };
                 DURABILITY.set(d).ok();
             }
-            "--sweep-sessions" => {
-                sweep_sessions = args
-                    .next()
-                    .context("--sweep-sessions needs a number")?
-                    .parse()?
-            }
-            "--sweep-budget" => {
-                sweep_budget = args
-                    .next()
-                    .context("--sweep-budget needs a number")?
-                    .parse()?
-            }
+            "--sweep-sessions" => sweep_sessions = parse_value(args.next(), "--sweep-sessions")?,
+            "--sweep-budget" => sweep_budget = parse_value(args.next(), "--sweep-budget")?,
             "--many-files" => many_files = parse_list(args.next(), "--many-files")?,
             "--threads" => threads = parse_list(args.next(), "--threads")?,
-            "--scaling-secs" => {
-                scaling_secs = args
-                    .next()
-                    .context("--scaling-secs needs a number of seconds")?
-                    .parse()?
-            }
-            "--profile-cycles" => {
-                profile_cycles = args
-                    .next()
-                    .context("--profile-cycles needs a number")?
-                    .parse()?
-            }
+            "--scaling-secs" => scaling_secs = parse_value(args.next(), "--scaling-secs")?,
+            "--profile-cycles" => profile_cycles = parse_value(args.next(), "--profile-cycles")?,
             "--keep-resident" => {
-                let bytes = args
-                    .next()
-                    .context("--keep-resident needs a number of bytes")?
-                    .parse()?;
-                KEEP_RESIDENT.set(bytes).ok();
+                KEEP_RESIDENT
+                    .set(parse_value(args.next(), "--keep-resident")?)
+                    .ok();
             }
-            "--live-instances" => {
-                live_instances = args
-                    .next()
-                    .context("--live-instances needs a number")?
-                    .parse()?
-            }
+            "--live-instances" => live_instances = parse_value(args.next(), "--live-instances")?,
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
@@ -1082,6 +1044,16 @@ fn profile(runtime: &Runtime, base: &Path, cycles: usize) -> anyhow::Result<()> 
     let mean = started.elapsed().as_secs_f64() * 1e6 / cycles as f64;
     println!("{cycles} wasm cycles, mean {mean:.1} µs");
     Ok(())
+}
+
+/// The number after `flag`; an error names the flag.
+fn parse_value<T>(arg: Option<String>, flag: &str) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let arg = arg.with_context(|| format!("{flag} needs a number"))?;
+    arg.parse().with_context(|| format!("{flag}: {arg:?}"))
 }
 
 /// A comma-separated list of counts, e.g. `1000,100000`; zeros and empty

@@ -7,8 +7,8 @@ use super::{
     seed_native, seed_session, Stats,
 };
 use anyhow::Context;
-use host_test::rng::SplitMix64;
 use host_test::{Config, Runtime};
+use sqlite_sessions::ids::{SessionFile, SessionId};
 use sqlite_sessions::{Store, StoreConfig};
 use std::path::Path;
 use std::sync::Barrier;
@@ -82,9 +82,8 @@ pub fn many_files_bench(
     Ok(())
 }
 
-/// Creates `count` empty files with random names of the session-file form:
-/// `<shard>/<64 lowercase hex>.db`, the shard being the name's first two
-/// digits (`src/ids.rs`, `SessionFile`). One thread, one `open(O_CREAT |
+/// Creates `count` empty files named as the store names the files of new
+/// random session ids (`SessionFile::for_id`). One thread, one `open(O_CREAT |
 /// O_EXCL)` per file and nothing else: the other core is the bench's
 /// neighbour's. `O_EXCL` means a name that exists (a real session's, or a
 /// repeat) is drawn again rather than truncated.
@@ -92,17 +91,10 @@ fn create_fillers(dir: &Path, count: usize) -> anyhow::Result<()> {
     for shard in 0..=0xffu8 {
         std::fs::create_dir_all(dir.join(format!("{shard:02x}")))?;
     }
-    let mut rng = SplitMix64::from_clock();
     let mut created = 0;
     while created < count {
-        let hex = format!(
-            "{:016x}{:016x}{:016x}{:016x}",
-            rng.next_u64(),
-            rng.next_u64(),
-            rng.next_u64(),
-            rng.next_u64()
-        );
-        let path = dir.join(&hex[..2]).join(format!("{hex}.db"));
+        let file = SessionFile::for_id(&SessionId::generate(), None);
+        let path = dir.join(&file.shard).join(&file.name);
         match std::fs::File::create_new(&path) {
             Ok(_) => created += 1,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
