@@ -1,4 +1,4 @@
-//! A hostile filesystem: a read-only directory, a full disk, and session
+//! A hostile filesystem: a read-only directory (reads served, writes refused), a full disk, and session
 //! files truncated or overwritten by someone else. Each case must give a
 //! typed error (never a trap), leave other sessions untouched, and leave the
 //! damaged or refused session as it was when the cause goes away.
@@ -6,7 +6,9 @@
 //! The full-disk case mounts a 256 KiB tmpfs, which needs root (CI runs as
 //! root on its machine); without it the test fails and says so.
 
-use host_test::{default_config, Config, Error, Request, RequestOptions, Runtime, StoreHandle};
+use host_test::{
+    default_config, Config, Error, FakeClock, Request, RequestOptions, Runtime, StoreHandle,
+};
 use sqlite_sessions::ids::{SessionFile, SessionId};
 use sqlite_sessions::storage::{self, DbOptions};
 use std::path::{Path, PathBuf};
@@ -26,29 +28,36 @@ fn file_of(dir: &Path, id: &str) -> PathBuf {
     dir.join(f.shard).join(f.name)
 }
 
-fn request(dir: &Path, read_only: bool) -> (Request, StoreHandle) {
-    let mut req = Runtime::shared()
-        .request_with(
-            dir,
-            RequestOptions {
-                read_only,
-                ..RequestOptions::default()
-            },
-        )
-        .unwrap();
+fn request(dir: &Path) -> (Request, StoreHandle) {
+    request_with(dir, RequestOptions::default())
+}
+
+fn request_with(dir: &Path, options: RequestOptions) -> (Request, StoreHandle) {
+    let mut req = Runtime::shared().request_with(dir, options).unwrap();
     let store = req.open_store(&config()).unwrap().unwrap();
     (req, store)
 }
 
 fn create(dir: &Path, key: &str, json: &str) -> String {
-    let (mut req, store) = request(dir, false);
+    create_at(dir, &FakeClock::default(), key, json)
+}
+
+/// Creates a session holding `key`, as seen at `clock`'s time.
+fn create_at(dir: &Path, clock: &FakeClock, key: &str, json: &str) -> String {
+    let (mut req, store) = request_with(
+        dir,
+        RequestOptions {
+            wall_clock: Some(clock.clone()),
+            ..RequestOptions::default()
+        },
+    );
     let s = req.store(&store).create().unwrap();
     req.session(&s).set_json(key, json).unwrap().unwrap();
     req.session(&s).id().unwrap()
 }
 
 fn get(dir: &Path, id: &str, key: &str) -> Result<Option<String>, Error> {
-    let (mut req, store) = request(dir, false);
+    let (mut req, store) = request(dir);
     let Some(s) = req.store(&store).load(id).unwrap()? else {
         return Err(Error::NotFound);
     };
@@ -56,27 +65,84 @@ fn get(dir: &Path, id: &str, key: &str) -> Result<Option<String>, Error> {
 }
 
 #[test]
-fn a_read_only_directory_gives_typed_errors_and_changes_nothing() {
+fn a_read_only_directory_serves_reads_and_refuses_writes_typed() {
     let dir = tempfile::tempdir().unwrap();
-    let id = create(dir.path(), "a", "1");
+    let clock = FakeClock::default();
+    let id = create_at(dir.path(), &clock, "a", "1");
+    let before = snapshot(dir.path());
 
-    let (mut req, store) = request(dir.path(), true);
-    // A load opens the session file for writing (it may record activity),
-    // which a read-only directory refuses: typed.
-    assert!(matches!(
-        req.store(&store).load(&id).unwrap(),
-        Err(Error::Storage(_))
-    ));
+    let read_only = |clock: &FakeClock| {
+        request_with(
+            dir.path(),
+            RequestOptions {
+                read_only: true,
+                wall_clock: Some(clock.clone()),
+                ..RequestOptions::default()
+            },
+        )
+    };
+    // Reads need no write access: a session file is only ever read (a commit
+    // renames a new file over it), so load and get work on a read-only
+    // preopen.
+    let (mut req, store) = read_only(&clock);
+    let s = req.store(&store).load(&id).unwrap().unwrap().unwrap();
+    assert_eq!(req.session(&s).get_json("a").unwrap(), Ok(Some("1".into())));
+    // Every kind of write is refused, typed: to a loaded session, to a new
+    // one, and a destroy.
+    // Not `busy`: retrying would never help.
+    let refused = req.session(&s).set_json("a", "2").unwrap();
+    assert!(
+        matches!(&refused, Err(Error::Storage(m)) if m.contains("readonly")),
+        "{refused:?}"
+    );
+    assert_eq!(req.session(&s).get_json("a").unwrap(), Ok(Some("1".into())));
     let fresh = req.store(&store).create().unwrap();
     assert!(matches!(
         req.session(&fresh).set_json("b", "2").unwrap(),
         Err(Error::Storage(_))
     ));
+    assert!(matches!(
+        req.store(&store).destroy_id(&id).unwrap(),
+        Err(Error::Storage(_))
+    ));
     drop(req);
 
+    // A load that has to record activity (the last one is older than the
+    // activity granularity) is a write too: refused, typed.
+    clock.advance(std::time::Duration::from_secs(3600));
+    let (mut req, store) = read_only(&clock);
+    assert!(matches!(
+        req.store(&store).load(&id).unwrap(),
+        Err(Error::Storage(_))
+    ));
+    drop(req);
+
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "nothing in the directory changed"
+    );
     assert_eq!(get(dir.path(), &id, "a"), Ok(Some("1".into())));
-    let shards: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert_eq!(shards.len(), 1, "the refused create wrote nothing");
+}
+
+/// Every file under `dir` with its bytes, sorted: equal snapshots mean
+/// nothing was created, removed or changed.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
 }
 
 #[test]
@@ -106,7 +172,7 @@ fn damaged_session_files_give_typed_errors_and_spare_the_others() {
             other => panic!("{how}: {other:?}"),
         }
         // Writing to it fails typed as well, and does not hang on a lock.
-        let (mut req, store) = request(dir.path(), false);
+        let (mut req, store) = request(dir.path());
         if let Ok(Some(s)) = req.store(&store).load(id).unwrap() {
             assert!(
                 req.session(&s).set_json("k2", "1").unwrap().is_err(),
@@ -160,7 +226,7 @@ fn a_full_disk_gives_typed_errors_and_loses_no_acknowledged_write() {
     let mut acked = vec!["k0".to_string()];
     let mut full = None;
     for i in 1..64 {
-        let (mut req, store) = request(dir, false);
+        let (mut req, store) = request(dir);
         let s = req.store(&store).load(&id).unwrap().unwrap().unwrap();
         match req.session(&s).set_json(&format!("k{i}"), &chunk).unwrap() {
             Ok(()) => acked.push(format!("k{i}")),

@@ -640,13 +640,14 @@ impl MainFile {
     }
 
     /// Opens the file at our path afresh and reads it whole: two calls.
+    ///
+    /// Always for reading only, even on a read-write connection: a published
+    /// version is never written again (a commit renames a new file over it),
+    /// so this descriptor is only ever read and `stat`ed. That is also what
+    /// lets a host preopen the directory read-only (`FsPerms::Read`) and
+    /// still serve loads and gets.
     fn reload(&mut self) -> Result<(), Reload> {
-        let mode = if self.read_only {
-            OpenMode::ReadOnly
-        } else {
-            OpenMode::ReadWrite
-        };
-        let file = match RawFile::open(&self.path, mode) {
+        let file = match RawFile::open(&self.path, OpenMode::ReadOnly) {
             Ok(file) => file,
             Err(e) if raw::is_not_found(&e) => {
                 if self.file.is_none() {
@@ -723,7 +724,12 @@ impl MainFile {
         match self.lock.try_acquire() {
             Ok(true) => ffi::SQLITE_OK,
             Ok(false) => ffi::SQLITE_BUSY,
-            Err(_) => ffi::SQLITE_IOERR_LOCK,
+            // Not `SQLITE_IOERR_LOCK`: that is `LEASE_LAPSED`, which callers
+            // are told to retry. A lock file that cannot be created will not
+            // appear by retrying; a directory the host made read-only gets
+            // SQLite's own "readonly database".
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => ffi::SQLITE_READONLY,
+            Err(e) => io_code(&e, ffi::SQLITE_IOERR_ACCESS),
         }
     }
 
