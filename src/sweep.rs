@@ -73,7 +73,9 @@ impl Cursor {
 }
 
 /// Examines at most `budget` (at least 1) session files, starting after
-/// `cursor`, and deletes those that have expired.
+/// `cursor`, and deletes those that have expired. On entering a shard it
+/// also removes the locks that writers which died creating a session left
+/// behind (they do not count against the budget).
 pub fn sweep(
     cfg: &StoreConfig,
     cursor: Option<&str>,
@@ -86,10 +88,21 @@ pub fn sweep(
         ));
     }
     let mut deleted = 0;
-    let walked = walk(cfg, cursor, budget, false, &mut |item| {
-        if let WalkItem::Session { path, .. } = item {
-            if sweep_file(cfg, path, now_ms)? {
-                deleted += 1;
+    let lease = std::time::Duration::from_millis(u64::from(cfg.lock_lease_ms));
+    let walked = walk(cfg, cursor, budget, true, &mut |item| {
+        match item {
+            WalkItem::Session { path, .. } => {
+                if sweep_file(cfg, path, now_ms)? {
+                    deleted += 1;
+                }
+            }
+            WalkItem::Other { rel } => {
+                if let Some(session) = orphan_candidate(rel) {
+                    // Like a file the sweep cannot open, a lock it cannot
+                    // judge or remove is left for the next pass.
+                    let path = format!("{}/{session}", cfg.directory);
+                    let _ = vfs::remove_orphaned_lock(&path, lease);
+                }
             }
         }
         Ok(())
@@ -265,6 +278,15 @@ fn top_level_others(dir: &str) -> Result<Vec<String>> {
         .collect();
     others.sort();
     Ok(others)
+}
+
+/// For `<shard>/<session file>.lock`, the session file's `<shard>/<name>`:
+/// a lock the sweep may find orphaned (see `vfs::remove_orphaned_lock`).
+/// Anything else is not the sweep's.
+fn orphan_candidate(rel: &str) -> Option<&str> {
+    let session = rel.strip_suffix(".lock")?;
+    let (shard, name) = session.split_once('/')?;
+    SessionFile::is_session_file_name(shard, name).then_some(session)
 }
 
 /// Deletes the session at `path` if it has expired; returns whether it did.

@@ -281,6 +281,60 @@ impl LeaseLock {
     }
 }
 
+/// How many leases a lock file with no session file beside it must have
+/// gone unchanged before [`remove_orphan`] removes it. A live holder changes
+/// its lock at least every quarter lease and gives up after half of one; the
+/// margin covers coarse filesystem timestamps.
+const ORPHAN_LEASES: u32 = 2;
+
+/// Removes `<db>.lock` when `db_path` does not exist and the lock's holder
+/// is gone; returns whether it did.
+///
+/// A writer that dies (or lapses) while creating a session leaves its lock
+/// file with nothing beside it. No breaker ever comes for it: a breaker is a
+/// later writer of the same id, and a new session's id is random and its
+/// cookie was never sent. The sweep calls this instead.
+///
+/// "Gone" is decided without any wall clock, as a breaker decides by
+/// comparing mtimes: holding the break directory (so no breaker or other
+/// sweeper is at work), compare the lock's status-change time with the
+/// break directory's, which the filesystem stamped just now. The ctime, not
+/// the mtime: a commit sets the staged file's mtime to the session's expiry,
+/// far in the future, while every create, write, touch and truncation moves
+/// the ctime to the filesystem's now, and nobody can set it otherwise.
+pub fn remove_orphan(db_path: &str, lease: Duration) -> io::Result<bool> {
+    let lock_path = format!("{db_path}.lock");
+    let break_dir = format!("{db_path}.lock-break");
+    match raw::create_dir(&break_dir) {
+        Ok(()) => {}
+        // A breaker (or another sweeper) is at work: not ours to judge.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let outcome = (|| {
+        let (Some(now), Some(changed)) =
+            (raw::changed_at(&break_dir)?, raw::changed_at(&lock_path)?)
+        else {
+            return Ok(false);
+        };
+        if raw::stat(db_path)?.is_some() {
+            // A session beside it: an ordinary lock, for breakers to judge.
+            return Ok(false);
+        }
+        let idle = now.duration_since(changed).unwrap_or_default();
+        if idle <= lease * ORPHAN_LEASES {
+            return Ok(false);
+        }
+        match raw::remove_file(&lock_path) {
+            Ok(()) => Ok(true),
+            Err(e) if raw::is_not_found(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    })();
+    let _ = raw::remove_dir(&break_dir);
+    outcome
+}
+
 /// Records `mtime` in `watch`; true once it has been unchanged for `lease`.
 fn observe(watch: &mut Option<Watch>, mtime: SystemTime, lease: Duration) -> bool {
     match watch {
@@ -328,6 +382,51 @@ mod tests {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn an_orphaned_lock_of_a_session_never_created_is_removed_after_two_leases() {
+        let dir = tempdir::Dir::new("orphan");
+        let db = db_in(&dir);
+        let lease = Duration::from_millis(40);
+        let mut dead = LeaseLock::new(&db, lease);
+        assert!(dead.try_acquire().unwrap());
+        dead.abandon();
+        let lock = format!("{db}.lock");
+
+        // Too recent: its holder may still be at work.
+        assert!(!remove_orphan(&db, lease).unwrap());
+        assert!(std::path::Path::new(&lock).exists());
+        // A future mtime (a commit's expiry hint) does not make it look
+        // young: the ctime decides.
+        raw::set_mtime(&lock, Some(SystemTime::now() + Duration::from_secs(86_400))).unwrap();
+        std::thread::sleep(lease * (ORPHAN_LEASES + 1));
+        assert!(remove_orphan(&db, lease).unwrap());
+        assert!(!std::path::Path::new(&lock).exists());
+        assert!(!std::path::Path::new(&format!("{db}.lock-break")).exists());
+        // Nothing left to remove.
+        assert!(!remove_orphan(&db, lease).unwrap());
+    }
+
+    #[test]
+    fn a_lock_beside_a_session_or_under_a_breaker_is_not_an_orphan() {
+        let dir = tempdir::Dir::new("not-orphan");
+        let db = db_in(&dir);
+        let lease = Duration::from_millis(20);
+        std::fs::write(&db, b"a session").unwrap();
+        let mut dead = LeaseLock::new(&db, lease);
+        assert!(dead.try_acquire().unwrap());
+        dead.abandon();
+        std::thread::sleep(lease * (ORPHAN_LEASES + 1));
+        // The session exists: the lock is a breaker's business.
+        assert!(!remove_orphan(&db, lease).unwrap());
+        std::fs::remove_file(&db).unwrap();
+        // A breaker holds the break directory: left alone as well.
+        raw::create_dir(&format!("{db}.lock-break")).unwrap();
+        assert!(!remove_orphan(&db, lease).unwrap());
+        assert!(std::path::Path::new(&format!("{db}.lock")).exists());
+        raw::remove_dir(&format!("{db}.lock-break")).unwrap();
+        assert!(remove_orphan(&db, lease).unwrap());
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub(crate) mod fs {
     pub use super::raw::{is_preopened_dir, remove_file, set_mtime, stat};
 }
 
+/// The sweep's clean-up of a lock file left by a writer that died creating
+/// a session (see [`lease::remove_orphan`]).
+pub(crate) use lease::remove_orphan as remove_orphaned_lock;
+
 use lease::{CommitFailed, LeaseLock};
 use raw::{OpenMode, RawFile};
 use rusqlite::{ffi, Connection};
