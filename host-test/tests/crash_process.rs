@@ -6,9 +6,10 @@
 //!
 //! `SQLITE_SESSIONS_KILLS` sets the number of kills (default 15 in CI).
 
+mod common;
+
+use common::{integrity, lock_path, session_path};
 use host_test::{default_config, Runtime};
-use sqlite_sessions::ids::{SessionFile, SessionId};
-use sqlite_sessions::storage::{self, DbOptions};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -36,10 +37,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
         req.session(&s).set_json("seed", "0").unwrap().unwrap();
         req.session(&s).id().unwrap()
     };
-    let file = {
-        let f = SessionFile::for_id(&SessionId::parse(&id).unwrap(), None);
-        dir.path().join(f.shard).join(f.name)
-    };
+    let file = session_path(dir.path(), &id);
 
     let mut acked: BTreeSet<String> = BTreeSet::from(["seed".into()]);
     let mut next = 1u64;
@@ -91,11 +89,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
         }
         next = last + 2; // skip the key that may have been in flight
 
-        let lock = {
-            let mut p = file.clone().into_os_string();
-            p.push(".lock");
-            std::path::PathBuf::from(p)
-        };
+        let lock = lock_path(dir.path(), &id);
         if lock.exists() {
             locks_left += 1;
         }
@@ -131,17 +125,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
         worst_write = worst_write.max(started.elapsed());
         acked.insert(marker);
         drop(req);
-        let verdict = storage::integrity_check(
-            file.to_str().unwrap(),
-            DbOptions {
-                busy_timeout_ms: 10_000,
-                lock_lease_ms: lease_ms,
-                durability: Default::default(),
-                expiry_hint: None,
-            },
-        )
-        .unwrap();
-        assert_eq!(verdict, "ok", "round {round}");
+        assert_eq!(integrity(&file), "ok", "round {round}");
     }
     assert!(
         worst_write < Duration::from_millis(u64::from(lease_ms) * 3 + 1000),

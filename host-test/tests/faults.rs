@@ -8,28 +8,16 @@
 //! `SQLITE_SESSIONS_FAULTS=1000 cargo test --release -p host-test --test faults -- --nocapture`
 //! is the full run reported in the README.
 
+mod common;
+
+use common::{lock_path as lock_of, session_path as file_of};
 use host_test::{
     default_config, Config, Durability, Error, Request, RequestOptions, Runtime, RuntimeOptions,
 };
-use sqlite_sessions::ids::{SessionFile, SessionId};
-use sqlite_sessions::storage::{self, DbOptions};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-fn file_of(dir: &Path, id: &str) -> PathBuf {
-    let f = SessionFile::for_id(&SessionId::parse(id).unwrap(), None);
-    dir.join(f.shard).join(f.name)
-}
-
-/// The lock file of a session (see `src/vfs/lease.rs`); creating it stands
-/// for another writer holding the lock.
-fn lock_of(dir: &Path, id: &str) -> PathBuf {
-    let mut p = file_of(dir, id).into_os_string();
-    p.push(".lock");
-    p.into()
-}
 
 fn config(lease_ms: u32, busy_ms: u32) -> Config {
     let mut cfg = default_config();
@@ -77,13 +65,7 @@ fn keys_of(rt: &Runtime, dir: &Path, cfg: &Config, id: &str) -> BTreeSet<String>
 }
 
 fn integrity(dir: &Path, id: &str) -> String {
-    let opts = DbOptions {
-        busy_timeout_ms: 10_000,
-        lock_lease_ms: 2000,
-        durability: Default::default(),
-        expiry_hint: None,
-    };
-    storage::integrity_check(file_of(dir, id).to_str().unwrap(), opts).unwrap()
+    common::integrity(&file_of(dir, id))
 }
 
 #[test]

@@ -6,11 +6,12 @@
 //! The full-disk case mounts a 256 KiB tmpfs, which needs root (CI runs as
 //! root on its machine); without it the test fails and says so.
 
+mod common;
+
+use common::{integrity, session_path as file_of};
 use host_test::{
     default_config, Config, Error, FakeClock, Request, RequestOptions, Runtime, StoreHandle,
 };
-use sqlite_sessions::ids::{SessionFile, SessionId};
-use sqlite_sessions::storage::{self, DbOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,11 +22,6 @@ fn config() -> Config {
     cfg.lock_lease_ms = Some(100);
     cfg.busy_timeout_ms = Some(5_000);
     cfg
-}
-
-fn file_of(dir: &Path, id: &str) -> PathBuf {
-    let f = SessionFile::for_id(&SessionId::parse(id).unwrap(), None);
-    dir.join(f.shard).join(f.name)
 }
 
 fn request(dir: &Path) -> (Request, StoreHandle) {
@@ -245,17 +241,7 @@ fn a_full_disk_gives_typed_errors_and_loses_no_acknowledged_write() {
     for key in &acked {
         assert!(get(dir, &id, key).unwrap().is_some(), "{key} lost");
     }
-    let opts = DbOptions {
-        busy_timeout_ms: 5_000,
-        lock_lease_ms: 100,
-        durability: Default::default(),
-        expiry_hint: None,
-    };
-    let path = file_of(dir, &id);
-    assert_eq!(
-        storage::integrity_check(path.to_str().unwrap(), opts).unwrap(),
-        "ok"
-    );
+    assert_eq!(integrity(&file_of(dir, &id)), "ok");
     assert_eq!(get(dir, &bystander, "k"), Ok(Some("\"safe\"".into())));
     println!(
         "full disk: {} writes acknowledged before ENOSPC, all present, integrity ok",

@@ -5,6 +5,8 @@
 use host_test::{
     default_config, Config, Request, RequestOptions, Runtime, SessionHandle, StoreHandle,
 };
+use sqlite_sessions::ids::{SessionFile, SessionId};
+use sqlite_sessions::storage::{self, DbOptions};
 use std::path::{Path, PathBuf};
 
 /// A fresh session directory plus the shared runtime (compiled once per test binary).
@@ -116,4 +118,31 @@ pub fn cbor(json: &str) -> Vec<u8> {
 pub fn json_of(bytes: &[u8]) -> String {
     let value: serde_json::Value = ciborium::from_reader(bytes).unwrap();
     value.to_string()
+}
+
+/// The file of session `id` under `dir`, named by the store's own code
+/// (`sweep.rs` derives it independently, to check that code).
+pub fn session_path(dir: &Path, id: &str) -> PathBuf {
+    let f = SessionFile::for_id(&SessionId::parse(id).unwrap(), None);
+    dir.join(f.shard).join(f.name)
+}
+
+/// The lock file of session `id` (see `src/vfs/lease.rs`): present while a
+/// writer holds the lock, or after one died holding it.
+pub fn lock_path(dir: &Path, id: &str) -> PathBuf {
+    let mut p = session_path(dir, id).into_os_string();
+    p.push(".lock");
+    p.into()
+}
+
+/// SQLite's `PRAGMA integrity_check` of a session file, read natively
+/// through the store's own VFS: `"ok"` for a sound file.
+pub fn integrity(file: &Path) -> String {
+    let opts = DbOptions {
+        busy_timeout_ms: 10_000,
+        lock_lease_ms: 2_000,
+        durability: Default::default(),
+        expiry_hint: None,
+    };
+    storage::integrity_check(file.to_str().unwrap(), opts).unwrap()
 }
