@@ -216,6 +216,74 @@ fn seed_session(runtime: &Runtime, dir: &Path) -> anyhow::Result<String> {
     Ok(id)
 }
 
+/// The steps of the session cycle, in order. Every wasm cycle in this file
+/// (timed, counted, traced, profiled) runs them through [`run_cycle`], so
+/// they all measure the same thing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Instantiate,
+    Open,
+    Load,
+    Get,
+    Set,
+    Drop,
+    Teardown,
+}
+
+impl Step {
+    const ALL: [Step; 7] = [
+        Step::Instantiate,
+        Step::Open,
+        Step::Load,
+        Step::Get,
+        Step::Set,
+        Step::Drop,
+        Step::Teardown,
+    ];
+
+    /// The step's row in the host-calls table.
+    fn label(self) -> &'static str {
+        match self {
+            Step::Instantiate => "  instantiate",
+            Step::Open => "  open store",
+            Step::Load => "  load",
+            Step::Get => "  get",
+            Step::Set => "  set (after the get)",
+            Step::Drop => "  drop session + store",
+            Step::Teardown => "  drop the instance",
+        }
+    }
+}
+
+/// One session cycle: a fresh instance from `new_request`, open the store,
+/// load `id`, get `user`, set `counter` to `counter`, drop the session and
+/// the store, drop the instance. `after` runs as each step ends, with the
+/// request (none after teardown).
+fn run_cycle(
+    new_request: impl FnOnce() -> anyhow::Result<Request>,
+    config: &Config,
+    id: &str,
+    counter: &str,
+    mut after: impl FnMut(Option<&mut Request>, Step),
+) -> anyhow::Result<()> {
+    let mut req = new_request()?;
+    after(Some(&mut req), Step::Instantiate);
+    let store = req.open_store(config)??;
+    after(Some(&mut req), Step::Open);
+    let s = req.store(&store).load(id)??.context("session vanished")?;
+    after(Some(&mut req), Step::Load);
+    req.session(&s).get("user")??.context("user missing")?;
+    after(Some(&mut req), Step::Get);
+    req.session(&s).set_json("counter", counter)??;
+    after(Some(&mut req), Step::Set);
+    req.drop_session(s)?;
+    req.drop_store(store)?;
+    after(Some(&mut req), Step::Drop);
+    drop(req);
+    after(None, Step::Teardown);
+    Ok(())
+}
+
 fn one_wasm_cycle(
     runtime: &Runtime,
     dir: &Path,
@@ -224,20 +292,18 @@ fn one_wasm_cycle(
     i: usize,
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
-    let mut req = runtime.request(dir)?;
-    let store = req.open_store(config)??;
-    let s = req.store(&store).load(id)??.context("session vanished")?;
-    let user = req.session(&s).get("user")??;
-    req.session(&s).set_json("counter", &i.to_string())??;
-    req.drop_session(s)?;
-    req.drop_store(store)?;
-    drop(req);
-    let elapsed = start.elapsed();
-    anyhow::ensure!(user.is_some(), "user vanished");
-    Ok(elapsed)
+    run_cycle(
+        || runtime.request(dir),
+        config,
+        id,
+        &i.to_string(),
+        |_, _| {},
+    )?;
+    Ok(start.elapsed())
 }
 
-/// One timed cycle of one variant; its argument is the iteration number.
+/// One timed iteration of one variant (a cycle, or a load); its argument is
+/// the iteration number.
 type CycleFn<'a> = Box<dyn FnMut(usize) -> anyhow::Result<Duration> + 'a>;
 
 /// Iterations of one variant in a row, in section 1.
@@ -440,15 +506,9 @@ struct Row {
 /// Every row of sections 2 and 3.
 struct Ops {
     cycle: Row,
-    /// The cycle's steps, counted inside the cycle (they add up to it).
-    instantiate: Row,
-    open: Row,
-    cycle_load: Row,
-    cycle_get: Row,
-    cycle_set: Row,
-    drop: Row,
-    /// Dropping the Wasmtime store (instance teardown), no guest calls.
-    teardown: Row,
+    /// The cycle's steps, counted and timed inside the cycle (they add up
+    /// to it), indexed by `Step as usize`.
+    steps: [Row; Step::ALL.len()],
     /// The same operations in isolation, each on a freshly loaded session.
     load: Row,
     get: Row,
@@ -588,72 +648,48 @@ fn finish(mut req: Request, store: StoreHandle, s: SessionHandle) -> anyhow::Res
     req.drop_store(store)
 }
 
-/// Per-step counts of one full cycle (fresh instance ... drop).
+/// Per-step counts and times of one full cycle (fresh instance ... drop).
 struct CycleCounts {
-    instantiate: HostCallCounts,
-    open: HostCallCounts,
-    load: HostCallCounts,
-    get: HostCallCounts,
-    set: HostCallCounts,
-    drop: HostCallCounts,
+    /// Host calls made in each step, indexed by `Step as usize`.
+    calls: [HostCallCounts; Step::ALL.len()],
+    /// How long each step took, indexed the same way.
+    times: [Duration; Step::ALL.len()],
     whole: HostCallCounts,
     memory: MemoryStats,
-    /// How long each step took, in the order instantiate, open, load, get,
-    /// set, drop session + store, and dropping the instance.
-    times: [Duration; CYCLE_STEPS],
 }
 
-const CYCLE_STEPS: usize = 7;
-
 fn counted_cycle(cx: &Ctx<'_>, id: &str) -> anyhow::Result<CycleCounts> {
-    let started = Instant::now();
-    let mut req = cx.request()?;
-    let instantiate = req.host_calls();
-    let mut times = [Duration::ZERO; CYCLE_STEPS];
+    let mut calls: [HostCallCounts; Step::ALL.len()] = Default::default();
+    let mut times = [Duration::ZERO; Step::ALL.len()];
+    let (mut whole, mut memory) = (HostCallCounts::default(), None);
     let mut last = Instant::now();
-    times[0] = last - started;
-    let mut mark = req.host_calls();
-    let mut step = |req: &Request, i: usize| {
-        let now = Instant::now();
-        times[i] = now - last;
-        last = now;
-        let calls = req.host_calls();
-        let d = calls.since(&mark);
-        mark = calls;
-        d
-    };
-    let store = req.open_store(&cx.config)??;
-    let open = step(&req, 1);
-    let s = req.store(&store).load(id)??.context("session vanished")?;
-    let load = step(&req, 2);
-    req.session(&s).get("user")??.context("user missing")?;
-    let get = step(&req, 3);
     // The value it already has, so repeated cycles see identical files.
-    req.session(&s).set_json("counter", "0")??;
-    let set = step(&req, 4);
-    req.drop_session(s)?;
-    req.drop_store(store)?;
-    let drop = step(&req, 5);
-    let whole = req.host_calls();
-    let memory = req.memory_stats();
-    let teardown = Instant::now();
-    std::mem::drop(req);
-    times[6] = teardown.elapsed();
+    run_cycle(
+        || cx.request(),
+        &cx.config,
+        id,
+        "0",
+        |req, step| {
+            let now = Instant::now();
+            times[step as usize] = now - last;
+            last = now;
+            if let Some(req) = req {
+                let so_far = req.host_calls();
+                calls[step as usize] = so_far.since(&whole);
+                whole = so_far;
+                memory = Some(req.memory_stats());
+            }
+        },
+    )?;
     Ok(CycleCounts {
-        instantiate,
-        open,
-        load,
-        get,
-        set,
-        drop,
-        whole,
-        memory,
+        calls,
         times,
+        whole,
+        memory: memory.context("the cycle ran no step")?,
     })
 }
 
-/// Every host call of one cycle (same steps as `counted_cycle`), in order,
-/// with step markers.
+/// Every host call of one cycle, in order, with step markers.
 fn trace_cycle(runtime: &Runtime, dir: &Path, id: &str) -> anyhow::Result<Vec<String>> {
     let cx = Ctx {
         runtime,
@@ -661,24 +697,22 @@ fn trace_cycle(runtime: &Runtime, dir: &Path, id: &str) -> anyhow::Result<Vec<St
         clock: FakeClock::default(),
         config: bench_config(),
     };
-    let mut req = cx.request()?;
-    req.trace_host_calls(true);
     let mut out = Vec::new();
-    let mut mark = |req: &mut Request, step: &str| {
-        out.push(format!("---- {step}"));
-        out.extend(req.take_host_call_trace().iter().map(ToString::to_string));
-    };
-    let store = req.open_store(&cx.config)??;
-    mark(&mut req, "open store");
-    let s = req.store(&store).load(id)??.context("session vanished")?;
-    mark(&mut req, "load");
-    req.session(&s).get("user")??.context("user missing")?;
-    mark(&mut req, "get");
-    req.session(&s).set_json("counter", "0")??;
-    mark(&mut req, "set");
-    req.drop_session(s)?;
-    req.drop_store(store)?;
-    mark(&mut req, "drop session + store");
+    run_cycle(
+        || cx.request(),
+        &cx.config,
+        id,
+        "0",
+        |req, step| {
+            let Some(req) = req else { return };
+            if step == Step::Instantiate {
+                req.trace_host_calls(true);
+                return;
+            }
+            out.push(format!("---- {}", step.label().trim()));
+            out.extend(req.take_host_call_trace().iter().map(ToString::to_string));
+        },
+    )?;
     Ok(out)
 }
 
@@ -706,7 +740,7 @@ impl Ops {
         let second = counted_cycle(&cx, &id)?;
         let deterministic = first.whole == second.whole;
         // Each step timed inside the cycle, so the steps add up to it.
-        let mut step_totals = [Duration::ZERO; CYCLE_STEPS];
+        let mut step_totals = [Duration::ZERO; Step::ALL.len()];
         let mut total = Duration::ZERO;
         for _ in 0..iters {
             let start = Instant::now();
@@ -720,35 +754,18 @@ impl Ops {
         let cycle_us = mean_us(total);
         let step_us = step_totals.map(mean_us);
 
-        let row = |label: &str, calls: HostCallCounts, mean_us: Option<f64>| Row {
-            label: label.into(),
-            calls,
-            mean_us,
-            memory: None,
-        };
         let cycle = Row {
+            label: "cycle (instantiate → drop)".into(),
+            calls: first.whole.clone(),
+            mean_us: Some(cycle_us),
             memory: Some(first.memory),
-            ..row(
-                "cycle (instantiate → drop)",
-                first.whole.clone(),
-                Some(cycle_us),
-            )
         };
-        let instantiate = row("  instantiate", first.instantiate.clone(), Some(step_us[0]));
-        let open = row("  open store", first.open.clone(), Some(step_us[1]));
-        let drop = row(
-            "  drop session + store",
-            first.drop.clone(),
-            Some(step_us[5]),
-        );
-        let teardown = row(
-            "  drop the instance",
-            HostCallCounts::default(),
-            Some(step_us[6]),
-        );
-        let cycle_load = row("  load", first.load.clone(), Some(step_us[2]));
-        let cycle_get = row("  get", first.get.clone(), Some(step_us[3]));
-        let cycle_set = row("  set (after the get)", first.set.clone(), Some(step_us[4]));
+        let steps = Step::ALL.map(|step| Row {
+            label: step.label().into(),
+            calls: first.calls[step as usize].clone(),
+            mean_us: Some(step_us[step as usize]),
+            memory: None,
+        });
 
         let load = cx.load_row("load (isolated, 2-key session)", &id, iters)?;
         let get = cx.get_row("get (isolated, 2-key session)", &id, "user", iters)?;
@@ -766,16 +783,10 @@ impl Ops {
 
         Ok(Ops {
             cycle,
-            instantiate,
-            open,
-            cycle_load,
-            cycle_get,
-            cycle_set,
+            steps,
             load,
             get,
             set,
-            drop,
-            teardown,
             load_small,
             get_small,
             load_big,
@@ -785,16 +796,8 @@ impl Ops {
         })
     }
 
-    fn rows(&self) -> [&Row; 15] {
-        [
-            &self.cycle,
-            &self.instantiate,
-            &self.open,
-            &self.cycle_load,
-            &self.cycle_get,
-            &self.cycle_set,
-            &self.drop,
-            &self.teardown,
+    fn rows(&self) -> impl Iterator<Item = &Row> {
+        std::iter::once(&self.cycle).chain(&self.steps).chain([
             &self.load,
             &self.get,
             &self.set,
@@ -802,7 +805,11 @@ impl Ops {
             &self.load_big,
             &self.get_small,
             &self.get_big,
-        ]
+        ])
+    }
+
+    fn step(&self, step: Step) -> &Row {
+        &self.steps[step as usize]
     }
 
     fn print(&self) {
@@ -864,11 +871,11 @@ impl Ops {
     fn print_breakdown(&self) {
         let cols: [(&str, &Row); 8] = [
             ("cycle", &self.cycle),
-            ("open", &self.open),
-            ("load", &self.cycle_load),
-            ("get", &self.cycle_get),
-            ("set", &self.cycle_set),
-            ("drop", &self.drop),
+            ("open", self.step(Step::Open)),
+            ("load", self.step(Step::Load)),
+            ("get", self.step(Step::Get)),
+            ("set", self.step(Step::Set)),
+            ("drop", self.step(Step::Drop)),
             ("set-iso", &self.set),
             ("get1000", &self.get_big),
         ];

@@ -3,8 +3,8 @@
 //! host in memory.
 
 use super::{
-    bench_config, finish, native_config, one_native_cycle, one_wasm_cycle, runtime_with,
-    seed_native, seed_session, Stats,
+    bench_config, finish, native_config, one_native_cycle, one_wasm_cycle, run_variants,
+    runtime_with, seed_native, seed_session, CycleFn, Stats,
 };
 use anyhow::Context;
 use host_test::{Config, Runtime};
@@ -37,7 +37,8 @@ pub fn many_files_bench(
     println!(
         "load latency vs session files in the directory ({}, {REAL_SESSIONS} real sessions \
          loaded round-robin, the rest empty fillers; wasm: fresh instance + open + load + drop; \
-         native: open + load + drop; {iters} loads per row after one warm-up load of each)",
+         native: open + load + drop; {iters} loads per row, in turns of blocks, after one \
+         warm-up load of each)",
         base.display()
     );
     println!(
@@ -55,10 +56,7 @@ pub fn many_files_bench(
         create_fillers(dir.path(), fillers)?;
         let fill_secs = start.elapsed().as_secs_f64();
 
-        let (wasm, native) = load_times(runtime, dir.path(), &ids, iters)?;
-        let (wasm, native) = (Stats::of(&wasm), Stats::of(&native));
-        wasm.print(&format!("wasm   {n} files"));
-        native.print(&format!("native {n} files"));
+        let [wasm, native] = load_rows(runtime, dir.path(), &ids, iters, n)?;
         match &first {
             None => first = Some((n, wasm, native)),
             Some((n0, wasm0, native0)) => {
@@ -104,27 +102,37 @@ fn create_fillers(dir: &Path, count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Wasm and native load times of `ids`, round-robin and interleaved, after
-/// one discarded load of each (so every row measures warm caches alike).
-fn load_times(
+/// Wasm and native loads of `ids`, round-robin, after one discarded load of
+/// each; the two take turns in blocks, as section 1's variants do (single
+/// loads taking turns ran both cold). Prints a row for each.
+fn load_rows(
     runtime: &Runtime,
     dir: &Path,
     ids: &[String],
     iters: usize,
-) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    files: usize,
+) -> anyhow::Result<[Stats; 2]> {
     let config = bench_config();
     let native = native_config(dir)?;
     for id in ids {
         one_wasm_load(runtime, dir, &config, id)?;
         one_native_load(&native, id)?;
     }
-    let mut wasm_times = Vec::with_capacity(iters);
-    let mut native_times = Vec::with_capacity(iters);
-    for id in ids.iter().cycle().take(iters) {
-        wasm_times.push(one_wasm_load(runtime, dir, &config, id)?);
-        native_times.push(one_native_load(&native, id)?);
-    }
-    Ok((wasm_times, native_times))
+    let (config, native) = (&config, &native);
+    let id = move |i: usize| ids[i % ids.len()].as_str();
+    run_variants(
+        [
+            (
+                format!("wasm   {files} files"),
+                Box::new(move |i| one_wasm_load(runtime, dir, config, id(i))) as CycleFn,
+            ),
+            (
+                format!("native {files} files"),
+                Box::new(move |i| one_native_load(native, id(i))),
+            ),
+        ],
+        iters,
+    )
 }
 
 /// The cycle up to the load: fresh instance, open store, load, drop. No get
