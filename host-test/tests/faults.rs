@@ -15,7 +15,7 @@ use host_test::{
     default_config, Config, Durability, Error, Request, RequestOptions, Runtime, RuntimeOptions,
 };
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -345,6 +345,85 @@ fn instances_trapping_mid_transaction_lose_no_acknowledged_write() {
          {completed} requests completed, {} keys acknowledged, worst recovery: read \
          {worst_read:?}, write {worst_write:?} with a {lease_ms} ms lease ({busy_retries} \
          recovery writes retried after busy), integrity ok",
+        acked.len()
+    );
+}
+
+/// Creators that trap while committing a new session's first version leave
+/// its lock with no session file beside it, and no later writer of that id
+/// ever comes to break it. A sweep removes every such lock once two leases
+/// have passed, and spares every session that was acknowledged.
+#[test]
+fn a_sweep_removes_the_locks_of_creators_that_died() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = fuel_runtime();
+    let lease_ms = 40;
+    let mut cfg = config(lease_ms, 10_000);
+    cfg.durability = Some(Durability::ProcessCrash);
+    let create = |fuel: Option<u64>| -> anyhow::Result<(String, u64)> {
+        let (mut req, store) = open(rt, dir.path(), &cfg, Some(fuel.unwrap_or(u64::MAX / 2)));
+        let before = req.store_mut().get_fuel()?;
+        let s = req.store(&store).create()?;
+        req.session(&s).set_json("k", "1")?.unwrap();
+        let id = req.session(&s).id()?;
+        Ok((id, before - req.store_mut().get_fuel()?))
+    };
+    let (probe, create_fuel) = create(None).unwrap();
+    let mut acked = vec![probe];
+
+    // Budgets across the second half of a creation, where its first write
+    // holds the lock.
+    let mut rng = Lcg(0x0b5e_55ed);
+    let mut traps = 0;
+    for _ in 0..200 {
+        let budget = create_fuel / 2 + rng.below(create_fuel / 2 + create_fuel / 10);
+        match create(Some(budget)) {
+            Ok((id, _)) => acked.push(id),
+            Err(_trap) => traps += 1,
+        }
+    }
+    let orphans = || -> Vec<PathBuf> {
+        common::walk(dir.path())
+            .into_iter()
+            .filter(|p| {
+                let name = p.to_string_lossy();
+                name.ends_with(".lock") && !Path::new(&name[..name.len() - 5]).exists()
+            })
+            .collect()
+    };
+    let left = orphans().len();
+    assert!(
+        left > 0,
+        "none of {traps} traps left a creator's lock behind: the test lost its point"
+    );
+
+    std::thread::sleep(Duration::from_millis(u64::from(lease_ms) * 3));
+    let (mut req, store) = open(rt, dir.path(), &cfg, None);
+    let mut cursor = None;
+    loop {
+        let p = req
+            .store(&store)
+            .sweep(cursor.as_deref(), 50)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.deleted, 0, "no session had expired");
+        match p.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    drop(req);
+    assert_eq!(
+        orphans(),
+        Vec::<PathBuf>::new(),
+        "every orphaned lock removed"
+    );
+    for id in &acked {
+        assert!(keys_of(rt, dir.path(), &cfg, id).contains("k"), "{id} lost");
+    }
+    println!(
+        "creator traps: {traps} of 200 creations trapped, {left} left an orphaned lock, \
+         all removed by one sweep; {} acknowledged sessions intact",
         acked.len()
     );
 }
