@@ -2,9 +2,10 @@
 //! file-time hint that lets a sweep skip live sessions without opening them.
 //!
 //! The hint: every commit to a session gives the new version of its file a
-//! modification time equal to the session's expiry time, before publishing
-//! it (the VFS does it in the commit, see `storage::SessionDb`), so the hint
-//! costs no call of its own. A sweep then needs one `stat` per file: a
+//! modification time equal to the session's expiry time, right after
+//! publishing it (the VFS does it in the commit, see `vfs::lease`), so the
+//! hint costs one call per commit and none per sweep. A sweep then needs one
+//! `stat` per file: a
 //! modification time in the future means "not expired yet", and the file is
 //! skipped unopened.
 //!
@@ -182,6 +183,7 @@ pub(crate) fn walk(
             if progress.examined == budget {
                 // Report them in the next slice, which enters this shard anew.
                 progress.remaining_estimate = estimate(0);
+                recount(cfg, &finished)?;
                 return Ok(progress);
             }
             for name in &others {

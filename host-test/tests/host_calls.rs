@@ -135,8 +135,8 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
 
     // The budget, step by step (see `src/vfs/mod.rs` for why each call is
     // there): open = get-directories; load = open + read; get = one stat;
-    // set = lock-file create, stat, write, set-times, sync, rename, drop of
-    // the replaced file; drop = the descriptor.
+    // set = lock-file create, stat, write, sync, rename, set-times on the
+    // published file, drop of the replaced file; drop = the descriptor.
     let budget = [
         ("open store", &first.open, 1),
         ("load", &first.load, 2),

@@ -463,7 +463,7 @@ fn nothing_but_session_files_is_ever_touched() {
 
 #[test]
 fn locks_left_by_writers_that_died_creating_a_session_are_removed() {
-    const LEASE: Duration = Duration::from_millis(200);
+    const LEASE: Duration = Duration::from_secs(1);
     let env = fast_env(Config {
         lock_lease_ms: Some(LEASE.as_millis() as u32),
         ..default_config()
@@ -472,38 +472,35 @@ fn locks_left_by_writers_that_died_creating_a_session_are_removed() {
     let live = create_many(&env, &clock, 1, |_| false).remove(0);
     let live_file = env.path().join(file_of(&live));
     let shard = live_file.parent().unwrap().to_path_buf();
-    let name = |c: char| {
-        format!(
-            "{}{}.db",
-            shard.file_name().unwrap().to_str().unwrap(),
-            c.to_string().repeat(62)
-        )
-    };
+    let shard_name = shard.file_name().unwrap().to_str().unwrap().to_string();
+    let lock_named =
+        |c: char| shard.join(format!("{shard_name}{}.db.lock", c.to_string().repeat(62)));
     // What a writer that died (or lapsed) creating a session leaves: its
-    // lock, holding a half-written first version, and no session file.
-    let plant = |file: &Path| {
+    // lock, holding a half-written first version, and no session file. Its
+    // mtime is its holder's last sign of life: an hour ago stands for "died
+    // an hour ago" (the sweep compares it with the filesystem's now, so
+    // this is the same as waiting).
+    let plant = |file: &Path, last_touched: SystemTime| {
         std::fs::write(file, b"SQLite format 3\0 half written").unwrap();
-        // A commit gives the staged file the session's expiry as its mtime:
-        // far in the future. Only the file's ctime may tell its age.
-        set_mtime(file, SystemTime::now() + Duration::from_secs(86_400));
+        set_mtime(file, last_touched);
     };
-    let old_orphan = shard.join(format!("{}.lock", name('a')));
-    plant(&old_orphan);
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let dead = lock_named('a');
+    plant(&dead, an_hour_ago);
+    // Touched within the last two leases: its creator may be at work.
+    let young = lock_named('b');
+    plant(&young, SystemTime::now());
     // A lock beside an existing session belongs to its breakers, and a file
     // not named after a session is not the sweep's at all.
     let beside_live = PathBuf::from(format!("{}.lock", live_file.display()));
-    plant(&beside_live);
+    plant(&beside_live, an_hour_ago);
     let foreign = shard.join("notes.txt.lock");
-    plant(&foreign);
-    std::thread::sleep(LEASE * 3);
-    // Changed within the last two leases: its creator may be at work.
-    let young_orphan = shard.join(format!("{}.lock", name('b')));
-    plant(&young_orphan);
+    plant(&foreign, an_hour_ago);
 
     let (_, examined, deleted) = full_pass(&env, &clock, 1_000);
     assert_eq!((examined, deleted), (1, 0), "orphans are not sessions");
-    assert!(!old_orphan.exists(), "the old orphan is removed");
-    assert!(young_orphan.exists(), "a young one is left");
+    assert!(!dead.exists(), "the dead creator's lock is removed");
+    assert!(young.exists(), "a young one is left");
     assert!(beside_live.exists() && foreign.exists());
     // The break directories it held while judging are gone.
     let breaks: Vec<_> = std::fs::read_dir(&shard)
@@ -514,10 +511,11 @@ fn locks_left_by_writers_that_died_creating_a_session_are_removed() {
         .collect();
     assert!(breaks.is_empty(), "{breaks:?}");
 
-    // Once it, too, has gone unchanged for two leases, the next pass takes it.
-    std::thread::sleep(LEASE * 3);
+    // Once it, too, has gone untouched for more than two leases, the next
+    // pass (here in slices of one) takes it.
+    set_mtime(&young, SystemTime::now() - LEASE * 3);
     full_pass(&env, &clock, 1);
-    assert!(!young_orphan.exists());
+    assert!(!young.exists());
     assert!(beside_live.exists() && foreign.exists());
     assert!(live_file.exists());
 }

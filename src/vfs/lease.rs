@@ -224,9 +224,16 @@ impl LeaseLock {
 
     /// Publishes `image` as the session file at `db_path` and releases the
     /// lock, returning the published file. The steps: write the image into
-    /// the lock file, give it `mtime` (the sweep's expiry hint), fsync it
-    /// when `durable`, and rename it over the session file: the one atomic
-    /// step, after which readers see the new version and writers may lock.
+    /// the lock file, fsync it when `durable`, and rename it over the session
+    /// file: the one atomic step, after which readers see the new version and
+    /// writers may lock. Then the published file gets `mtime` (the sweep's
+    /// expiry hint).
+    ///
+    /// The hint comes after the rename so that a lock file's mtime only ever
+    /// records its holder's activity (create, write, renewal, adoption):
+    /// that is how [`remove_orphan`] tells a dead creator's lock from a live
+    /// one. A crash between the two leaves the write time as the hint, which
+    /// costs the sweep one open, where it is repaired.
     pub fn commit(
         &mut self,
         image: &[u8],
@@ -240,9 +247,6 @@ impl LeaseLock {
         let held = self.held.as_ref().expect("may_modify saw the lock held");
         let staged = (|| {
             held.file.write_all_at(image, 0)?;
-            if let Some(at) = mtime {
-                held.file.set_mtime(Some(at))?;
-            }
             if durable {
                 held.file.sync()?;
             }
@@ -256,6 +260,11 @@ impl LeaseLock {
         }
         raw::rename(&self.lock_path, db_path).map_err(CommitFailed::Io)?;
         let held = self.held.take().expect("held above");
+        if let Some(at) = mtime {
+            // Published already: a hint that fails to stick is only a wrong
+            // hint (see above), not a failed commit.
+            let _ = held.file.set_mtime(Some(at));
+        }
         Ok(held.file)
     }
 
@@ -295,14 +304,23 @@ const ORPHAN_LEASES: u32 = 2;
 /// later writer of the same id, and a new session's id is random and its
 /// cookie was never sent. The sweep calls this instead.
 ///
-/// "Gone" is decided without any wall clock, as a breaker decides by
-/// comparing mtimes: holding the break directory (so no breaker or other
-/// sweeper is at work), compare the lock's status-change time with the
-/// break directory's, which the filesystem stamped just now. The ctime, not
-/// the mtime: a commit sets the staged file's mtime to the session's expiry,
-/// far in the future, while every create, write, touch and truncation moves
-/// the ctime to the filesystem's now, and nobody can set it otherwise.
+/// "Gone" is decided as a breaker decides, by comparing the filesystem's
+/// times with each other, never with the guest's wall clock. Holding the
+/// break directory (so no breaker or other sweeper is at work), it compares
+/// the lock's mtime with the break directory's, which the filesystem stamped
+/// just now. A lock's mtime only ever records its holder's activity (its
+/// create, write, renewals; the expiry hint goes on the published file,
+/// after the rename, see [`LeaseLock::commit`]).
+///
+/// The residual risk is the breaker's: a holder paused for two leases
+/// between its last lease check and its rename could find its lock gone
+/// (its rename then fails, and nothing is published).
 pub fn remove_orphan(db_path: &str, lease: Duration) -> io::Result<bool> {
+    // The common case, a lock beside its session: a breaker's business, and
+    // no reason to get in a breaker's way with the break directory.
+    if raw::stat(db_path)?.is_some() {
+        return Ok(false);
+    }
     let lock_path = format!("{db_path}.lock");
     let break_dir = format!("{db_path}.lock-break");
     match raw::create_dir(&break_dir) {
@@ -312,16 +330,14 @@ pub fn remove_orphan(db_path: &str, lease: Duration) -> io::Result<bool> {
         Err(e) => return Err(e),
     }
     let outcome = (|| {
-        let (Some(now), Some(changed)) =
-            (raw::changed_at(&break_dir)?, raw::changed_at(&lock_path)?)
-        else {
+        let (Some(now), Some(touched)) = (mtime_of(&break_dir)?, mtime_of(&lock_path)?) else {
             return Ok(false);
         };
+        // Created meanwhile (by a holder that was alive after all).
         if raw::stat(db_path)?.is_some() {
-            // A session beside it: an ordinary lock, for breakers to judge.
             return Ok(false);
         }
-        let idle = now.duration_since(changed).unwrap_or_default();
+        let idle = now.duration_since(touched).unwrap_or_default();
         if idle <= lease * ORPHAN_LEASES {
             return Ok(false);
         }
@@ -388,7 +404,9 @@ mod tests {
     fn an_orphaned_lock_of_a_session_never_created_is_removed_after_two_leases() {
         let dir = tempdir::Dir::new("orphan");
         let db = db_in(&dir);
-        let lease = Duration::from_millis(40);
+        // Long enough that a loaded machine's stall between a touch and the
+        // judgement cannot pass for two leases.
+        let lease = Duration::from_millis(200);
         let mut dead = LeaseLock::new(&db, lease);
         assert!(dead.try_acquire().unwrap());
         dead.abandon();
@@ -397,9 +415,12 @@ mod tests {
         // Too recent: its holder may still be at work.
         assert!(!remove_orphan(&db, lease).unwrap());
         assert!(std::path::Path::new(&lock).exists());
-        // A future mtime (a commit's expiry hint) does not make it look
-        // young: the ctime decides.
-        raw::set_mtime(&lock, Some(SystemTime::now() + Duration::from_secs(86_400))).unwrap();
+        // Old by its creation, but touched just now (a renewal, an
+        // adoption): alive.
+        std::thread::sleep(lease * (ORPHAN_LEASES + 1));
+        raw::set_mtime(&lock, None).unwrap();
+        assert!(!remove_orphan(&db, lease).unwrap());
+        assert!(std::path::Path::new(&lock).exists());
         std::thread::sleep(lease * (ORPHAN_LEASES + 1));
         assert!(remove_orphan(&db, lease).unwrap());
         assert!(!std::path::Path::new(&lock).exists());

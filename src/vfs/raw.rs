@@ -32,14 +32,12 @@ pub enum OpenMode {
 // few other places the store touches the directory.
 #[cfg(target_arch = "wasm32")]
 pub use wasi_impl::{
-    changed_at, create_dir, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat,
-    RawFile,
+    create_dir, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat, RawFile,
 };
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use std_impl::{
-    changed_at, create_dir, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat,
-    RawFile,
+    create_dir, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat, RawFile,
 };
 
 #[cfg(target_arch = "wasm32")]
@@ -146,21 +144,6 @@ mod wasi_impl {
                     });
                     Ok(Some((st.type_ == DescriptorType::Directory, mtime)))
                 }
-                Err(ErrorCode::NoEntry) => Ok(None),
-                Err(e) => Err(to_io(e)),
-            }
-        })
-    }
-
-    /// When the entry last changed in any way (its ctime), or `None` when
-    /// it does not exist. Unlike the mtime, nobody can set it: the
-    /// filesystem stamps it on every write, truncation, touch or rename.
-    pub fn changed_at(path: &str) -> io::Result<Option<SystemTime>> {
-        with_parent(path, |dir, rel| {
-            match dir.stat_at(PathFlags::empty(), rel) {
-                Ok(st) => Ok(st
-                    .status_change_timestamp
-                    .map(|t| UNIX_EPOCH + Duration::new(t.seconds, t.nanoseconds))),
                 Err(ErrorCode::NoEntry) => Ok(None),
                 Err(e) => Err(to_io(e)),
             }
@@ -276,7 +259,7 @@ mod std_impl {
     use std::fs::{File, OpenOptions};
     use std::io;
     use std::os::unix::fs::FileExt;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     pub struct RawFile {
         file: File,
@@ -363,17 +346,6 @@ mod std_impl {
     pub fn stat(path: &str) -> io::Result<Option<(bool, SystemTime)>> {
         match std::fs::metadata(path) {
             Ok(m) => Ok(Some((m.is_dir(), m.modified()?))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub fn changed_at(path: &str) -> io::Result<Option<SystemTime>> {
-        use std::os::unix::fs::MetadataExt;
-        match std::fs::metadata(path) {
-            Ok(m) => Ok(Some(
-                UNIX_EPOCH + Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().max(0) as u32),
-            )),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }

@@ -92,15 +92,20 @@ pub fn finish(mut req: Request, store: StoreHandle, session: SessionHandle) {
     req.drop_store(store).unwrap();
 }
 
+/// Every file under `dir`, sorted.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    tree(dir).into_iter().filter(|p| !p.is_dir()).collect()
+}
+
+/// Every entry under `dir`, directories included, sorted.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
+            out.extend(tree(&path));
         }
+        out.push(path);
     }
     out.sort();
     out
