@@ -84,24 +84,30 @@ const COMPANION_SUFFIXES: &[&str] = &["-journal", "-wal", "-shm", ".lock", ".loc
 pub fn list(cfg: &StoreConfig, cursor: Option<&str>, budget: u32, now_ms: i64) -> Result<Listing> {
     let mut sessions = Vec::new();
     let mut others = Vec::new();
-    let walked = sweep::walk(cfg, cursor, budget, true, &mut |item| {
-        match item {
-            WalkItem::Session { rel, path } => match read_info(cfg, rel, path, now_ms)? {
-                Some(Ok(info)) => sessions.push(info),
-                Some(Err(kind)) => others.push(OtherEntry {
+    let walked = sweep::walk(
+        cfg,
+        cursor,
+        budget,
+        sweep::Others::Everywhere,
+        &mut |item| {
+            match item {
+                WalkItem::Session { rel, path } => match read_info(cfg, rel, path, now_ms)? {
+                    Some(Ok(info)) => sessions.push(info),
+                    Some(Err(kind)) => others.push(OtherEntry {
+                        file: rel.to_string(),
+                        kind,
+                    }),
+                    // Deleted since the directory was listed.
+                    None => {}
+                },
+                WalkItem::Other { rel } => others.push(OtherEntry {
                     file: rel.to_string(),
-                    kind,
+                    kind: classify_other(rel),
                 }),
-                // Deleted since the directory was listed.
-                None => {}
-            },
-            WalkItem::Other { rel } => others.push(OtherEntry {
-                file: rel.to_string(),
-                kind: classify_other(rel),
-            }),
-        }
-        Ok(())
-    })?;
+            }
+            Ok(())
+        },
+    )?;
     Ok(Listing {
         sessions,
         others,

@@ -90,7 +90,7 @@ pub fn sweep(
     }
     let mut deleted = 0;
     let lease = std::time::Duration::from_millis(u64::from(cfg.lock_lease_ms));
-    let walked = walk(cfg, cursor, budget, true, &mut |item| {
+    let walked = walk(cfg, cursor, budget, Others::InShards, &mut |item| {
         match item {
             WalkItem::Session { path, .. } => {
                 if sweep_file(cfg, path, now_ms)? {
@@ -121,11 +121,21 @@ pub(crate) enum WalkItem<'a> {
     /// A session file (by its name); each counts against the budget.
     /// `rel` is `<shard>/<name>`, `path` the full path.
     Session { rel: &'a str, path: &'a str },
-    /// Any other directory entry (only with `report_others`): at the top
-    /// level, anything but a shard directory (reported in a pass's first
-    /// slice); inside a shard, anything not named like a session file
-    /// (reported once per pass, when the walk enters the shard).
+    /// Any other directory entry (as [`Others`] asks): at the top level,
+    /// anything but a shard directory (reported in a pass's first slice);
+    /// inside a shard, anything not named like a session file (reported once
+    /// per pass, when the walk enters the shard).
     Other { rel: &'a str },
+}
+
+/// Which entries other than session files a walk reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Others {
+    Skip,
+    /// Those inside shards (the sweep looks there for orphaned locks).
+    InShards,
+    /// Those inside shards and at the top level (the operator listing).
+    Everywhere,
 }
 
 /// Where a walk slice stopped.
@@ -144,7 +154,7 @@ pub(crate) fn walk(
     cfg: &StoreConfig,
     cursor: Option<&str>,
     budget: u32,
-    report_others: bool,
+    others: Others,
     visit: &mut dyn FnMut(WalkItem<'_>) -> Result<()>,
 ) -> Result<Walked> {
     if budget == 0 {
@@ -156,7 +166,7 @@ pub(crate) fn walk(
         examined: 0,
         remaining_estimate: 0,
     };
-    if report_others && start.is_none() {
+    if others == Others::Everywhere && start.is_none() {
         for rel in top_level_others(&cfg.directory)? {
             visit(WalkItem::Other { rel: &rel })?;
         }
@@ -167,7 +177,8 @@ pub(crate) fn walk(
     let mut finished = Vec::new();
     for shard in start.as_ref().map_or(0, |c| c.shard)..=u8::MAX {
         let shard_name = format!("{shard:02x}");
-        let (names, others) = list_shard(&format!("{}/{shard_name}", cfg.directory), &shard_name)?;
+        let (names, shard_others) =
+            list_shard(&format!("{}/{shard_name}", cfg.directory), &shard_name)?;
         listed_shards += 1;
         listed_files += names.len() as u64;
         let estimate = |from: usize| {
@@ -179,14 +190,14 @@ pub(crate) fn walk(
             _ => 0,
         };
         let entering = !matches!(&start, Some(c) if c.shard == shard);
-        if report_others && entering && !others.is_empty() {
+        if others != Others::Skip && entering && !shard_others.is_empty() {
             if progress.examined == budget {
                 // Report them in the next slice, which enters this shard anew.
                 progress.remaining_estimate = estimate(0);
                 recount(cfg, &finished)?;
                 return Ok(progress);
             }
-            for name in &others {
+            for name in &shard_others {
                 visit(WalkItem::Other {
                     rel: &format!("{shard_name}/{name}"),
                 })?;
