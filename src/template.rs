@@ -109,9 +109,9 @@ impl Drop for Reusable {
         if !conn.is_autocommit() || crate::vfs::detach(&conn).is_err() {
             return;
         }
-        // An idle template should not hold the last session's pages.
-        // SAFETY: the handle is live; the call only frees unused cache pages.
-        unsafe { rusqlite::ffi::sqlite3_db_release_memory(conn.handle()) };
+        // Its cached pages stay until the next attach releases them (it
+        // must, see `storage::attach_template`): releasing them here too
+        // would be work done twice, and wasted in an instance about to end.
         // `try_with`: at thread exit the slot may already be gone, and the
         // connection is then simply closed.
         let _ = TEMPLATE.try_with(|t| {

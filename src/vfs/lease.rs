@@ -281,13 +281,6 @@ impl LeaseLock {
             _ => Ok(()),
         }
     }
-
-    /// Gives the lock up *without* removing the file, as a holder that dies
-    /// does: it is broken after a lease.
-    #[cfg(test)]
-    pub fn abandon(&mut self) {
-        self.held = None;
-    }
 }
 
 /// How many leases a lock file with no session file beside it must have
@@ -400,6 +393,14 @@ mod tests {
         }
     }
 
+    /// Takes the lock and dies holding it: the lock file stays, to be
+    /// broken (or, with no session beside it, swept) after its lease.
+    fn leave_a_dead_holders_lock(db: &str, lease: Duration) {
+        let mut dead = LeaseLock::new(db, lease);
+        assert!(dead.try_acquire().unwrap());
+        dead.held = None;
+    }
+
     #[test]
     fn an_orphaned_lock_of_a_session_never_created_is_removed_after_two_leases() {
         let dir = tempdir::Dir::new("orphan");
@@ -407,9 +408,7 @@ mod tests {
         // Long enough that a loaded machine's stall between a touch and the
         // judgement cannot pass for two leases.
         let lease = Duration::from_millis(200);
-        let mut dead = LeaseLock::new(&db, lease);
-        assert!(dead.try_acquire().unwrap());
-        dead.abandon();
+        leave_a_dead_holders_lock(&db, lease);
         let lock = format!("{db}.lock");
 
         // Too recent: its holder may still be at work.
@@ -435,9 +434,7 @@ mod tests {
         let db = db_in(&dir);
         let lease = Duration::from_millis(20);
         std::fs::write(&db, b"a session").unwrap();
-        let mut dead = LeaseLock::new(&db, lease);
-        assert!(dead.try_acquire().unwrap());
-        dead.abandon();
+        leave_a_dead_holders_lock(&db, lease);
         std::thread::sleep(lease * (ORPHAN_LEASES + 1));
         // The session exists: the lock is a breaker's business.
         assert!(!remove_orphan(&db, lease).unwrap());
@@ -468,9 +465,7 @@ mod tests {
         let dir = tempdir::Dir::new("stale");
         let db = db_in(&dir);
         let lease = Duration::from_millis(200);
-        let mut dead = LeaseLock::new(&db, lease);
-        assert!(dead.try_acquire().unwrap());
-        dead.abandon(); // dies holding it
+        leave_a_dead_holders_lock(&db, lease);
         let mut waiter = LeaseLock::new(&db, lease);
         let started = Instant::now();
         while !waiter.try_acquire().unwrap() {

@@ -547,6 +547,16 @@ impl Ctx<'_> {
         )
     }
 
+    /// [`run_cycle`] on this context's fresh instances. It sets `counter` to
+    /// the value it already has, so repeated cycles see identical files.
+    fn run_cycle(
+        &self,
+        id: &str,
+        after: impl FnMut(Option<&mut Request>, Step),
+    ) -> anyhow::Result<()> {
+        run_cycle(|| self.request(), &self.config, id, "0", after)
+    }
+
     fn open(&self) -> anyhow::Result<(Request, StoreHandle)> {
         let mut req = self.request()?;
         let store = req.open_store(&self.config)??;
@@ -663,24 +673,17 @@ fn counted_cycle(cx: &Ctx<'_>, id: &str) -> anyhow::Result<CycleCounts> {
     let mut times = [Duration::ZERO; Step::ALL.len()];
     let (mut whole, mut memory) = (HostCallCounts::default(), None);
     let mut last = Instant::now();
-    // The value it already has, so repeated cycles see identical files.
-    run_cycle(
-        || cx.request(),
-        &cx.config,
-        id,
-        "0",
-        |req, step| {
-            let now = Instant::now();
-            times[step as usize] = now - last;
-            last = now;
-            if let Some(req) = req {
-                let so_far = req.host_calls();
-                calls[step as usize] = so_far.since(&whole);
-                whole = so_far;
-                memory = Some(req.memory_stats());
-            }
-        },
-    )?;
+    cx.run_cycle(id, |req, step| {
+        let now = Instant::now();
+        times[step as usize] = now - last;
+        last = now;
+        if let Some(req) = req {
+            let so_far = req.host_calls();
+            calls[step as usize] = so_far.since(&whole);
+            whole = so_far;
+            memory = Some(req.memory_stats());
+        }
+    })?;
     Ok(CycleCounts {
         calls,
         times,
@@ -698,21 +701,15 @@ fn trace_cycle(runtime: &Runtime, dir: &Path, id: &str) -> anyhow::Result<Vec<St
         config: bench_config(),
     };
     let mut out = Vec::new();
-    run_cycle(
-        || cx.request(),
-        &cx.config,
-        id,
-        "0",
-        |req, step| {
-            let Some(req) = req else { return };
-            if step == Step::Instantiate {
-                req.trace_host_calls(true);
-                return;
-            }
-            out.push(format!("---- {}", step.label().trim()));
-            out.extend(req.take_host_call_trace().iter().map(ToString::to_string));
-        },
-    )?;
+    cx.run_cycle(id, |req, step| {
+        let Some(req) = req else { return };
+        if step == Step::Instantiate {
+            req.trace_host_calls(true);
+            return;
+        }
+        out.push(format!("---- {}", step.label().trim()));
+        out.extend(req.take_host_call_trace().iter().map(ToString::to_string));
+    })?;
     Ok(out)
 }
 
