@@ -10,12 +10,12 @@
 
 use crate::codec;
 use crate::config::StoreConfig;
+use crate::directory::{self, Others, WalkItem};
 use crate::error::{Error, Result};
 use crate::expiry;
-use crate::ids::{SessionFile, SessionId};
-use crate::live_count;
+use crate::ids::SessionId;
+use crate::layout::{self, SessionFile};
 use crate::storage::{self, Meta, SessionDb};
-use crate::sweep::{self, WalkItem};
 
 /// One session's metadata, as the WIT `session-info` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,23 +72,17 @@ pub struct SessionDump {
     pub entries: Vec<Entry>,
 }
 
-/// Suffixes of what is kept next to a database: the `sessions` VFS's lock
-/// file (which stages the next version) and its break directory (see
-/// `vfs::lease`), and SQLite's journal files, which older versions of the
-/// store wrote.
-const COMPANION_SUFFIXES: &[&str] = &["-journal", "-wal", "-shm", ".lock", ".lock-break"];
-
 /// One slice of a listing of the session directory: reads the metadata of at
 /// most `budget` session files after `cursor`, walking exactly as `sweep`
 /// does.
 pub fn list(cfg: &StoreConfig, cursor: Option<&str>, budget: u32, now_ms: i64) -> Result<Listing> {
     let mut sessions = Vec::new();
     let mut others = Vec::new();
-    let walked = sweep::walk(
-        cfg,
+    let walked = directory::walk(
+        &cfg.directory,
         cursor,
         budget,
-        sweep::Others::Everywhere,
+        Others::Everywhere,
         &mut |item| {
             match item {
                 WalkItem::Session { rel, path } => match read_info(cfg, rel, path, now_ms)? {
@@ -199,27 +193,10 @@ fn info(cfg: &StoreConfig, file: String, meta: &Meta, file_bytes: u64, now_ms: i
     }
 }
 
-/// `<shard>/<session file><companion suffix>` is SQLite's; anything else
-/// (including everything at the top level) is foreign.
+/// A companion of a session file or of the live-session counter is the
+/// store's own; anything else (a name the store never writes) is foreign.
 fn classify_other(rel: &str) -> OtherKind {
-    let Some((shard, name)) = rel.split_once('/') else {
-        // The live-session counter (`max-live-sessions`) and its companions
-        // are the store's own.
-        let ours = rel == live_count::FILE_NAME
-            || COMPANION_SUFFIXES
-                .iter()
-                .any(|suffix| rel.strip_suffix(suffix) == Some(live_count::FILE_NAME));
-        return if ours {
-            OtherKind::Companion
-        } else {
-            OtherKind::ForeignName
-        };
-    };
-    let companion = COMPANION_SUFFIXES.iter().any(|suffix| {
-        name.strip_suffix(suffix)
-            .is_some_and(|db| SessionFile::is_session_file_name(shard, db))
-    });
-    if companion {
+    if layout::is_companion(rel) {
         OtherKind::Companion
     } else {
         OtherKind::ForeignName

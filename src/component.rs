@@ -1,10 +1,12 @@
 //! The wit-bindgen layer: converts between WIT types and the storage core.
 //! It holds no logic of its own, so the core stays testable natively.
 
-use crate::config::{ExpiryDefaults, Limits, StoreConfig};
+use crate::config::StoreConfig;
 use crate::cookies::{CookieSettings, Signer};
 use crate::error::{Error, LimitKind};
+use crate::expiry::ExpiryDefaults;
 use crate::expiry::Overrides;
+use crate::limits::Limits;
 use crate::nested::Segment;
 use crate::ops::{BatchError, Op, Outcome};
 use crate::session::{Session, Store};
@@ -25,7 +27,7 @@ struct Component;
 
 impl Guest for Component {
     fn wizer_initialize() {
-        if let Err(e) = crate::template::prepare() {
+        if let Err(e) = crate::storage::template::prepare() {
             // Only ever reached while pre-initialising (see the WIT): fail
             // that, loudly, rather than snapshot an instance without a
             // template.

@@ -2,46 +2,11 @@
 //! `store.open` so that later calls never meet a bad setting.
 
 use crate::cookies::{CookieSettings, Signer};
-use crate::error::{Error, LimitKind, Result};
+use crate::error::{Error, Result};
+use crate::expiry::ExpiryDefaults;
+use crate::limits::Limits;
 use crate::storage::{DbOptions, Durability};
-
-/// Limits on what one session may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub max_key_bytes: u32,
-    pub max_value_bytes: u32,
-    pub max_session_bytes: u64,
-    pub max_keys: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_key_bytes: 256,
-            max_value_bytes: 1 << 20,
-            max_session_bytes: 16 << 20,
-            max_keys: 1024,
-        }
-    }
-}
-
-/// Expiry defaults, in seconds; 0 turns a timeout off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExpiryDefaults {
-    pub idle_timeout_s: u64,
-    pub absolute_timeout_s: u64,
-    pub activity_granularity_s: u64,
-}
-
-impl Default for ExpiryDefaults {
-    fn default() -> Self {
-        ExpiryDefaults {
-            idle_timeout_s: 24 * 3600,
-            absolute_timeout_s: 30 * 24 * 3600,
-            activity_granularity_s: 60,
-        }
-    }
-}
+use crate::vfs;
 
 /// A store's resolved configuration.
 #[derive(Debug, Clone)]
@@ -134,10 +99,10 @@ impl StoreConfig {
             ));
         }
         self.cookie.validate()?;
-        if crate::vfs::fs::is_preopened_dir(&self.directory) {
+        if vfs::dir::is_preopened_dir(&self.directory) {
             return Ok(self);
         }
-        match crate::vfs::fs::stat(&self.directory) {
+        match vfs::dir::stat(&self.directory) {
             Ok(Some((true, _))) => Ok(self),
             Ok(Some(_)) => Err(Error::Config(format!(
                 "directory: {} is not a directory",
@@ -152,44 +117,5 @@ impl StoreConfig {
                 self.directory
             ))),
         }
-    }
-}
-
-impl Limits {
-    /// A key must be non-empty UTF-8 without NUL, and not too long.
-    pub fn check_key(&self, key: &str) -> Result<()> {
-        if key.is_empty() {
-            return Err(Error::InvalidKey("empty key".into()));
-        }
-        if key.contains('\0') {
-            return Err(Error::InvalidKey("key contains NUL".into()));
-        }
-        exceeds(
-            LimitKind::KeyBytes,
-            self.max_key_bytes.into(),
-            key.len() as u64,
-        )
-    }
-
-    pub fn check_value_len(&self, len: usize) -> Result<()> {
-        exceeds(
-            LimitKind::ValueBytes,
-            self.max_value_bytes.into(),
-            len as u64,
-        )
-    }
-
-    /// Checks what a write would make the whole session.
-    pub fn check_totals(&self, keys: u64, bytes: u64) -> Result<()> {
-        exceeds(LimitKind::KeysPerSession, self.max_keys.into(), keys)?;
-        exceeds(LimitKind::SessionBytes, self.max_session_bytes, bytes)
-    }
-}
-
-fn exceeds(limit: LimitKind, max: u64, actual: u64) -> Result<()> {
-    if actual > max {
-        Err(Error::TooLarge { limit, max, actual })
-    } else {
-        Ok(())
     }
 }

@@ -7,7 +7,8 @@ use crate::ids::SessionId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use cookie::time::{Duration, OffsetDateTime};
-use cookie::{Cookie, Expiration, SameSite};
+pub use cookie::SameSite;
+use cookie::{Cookie, Expiration};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

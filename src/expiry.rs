@@ -5,7 +5,23 @@
 //! milliseconds from the wall clock (`wasi:clocks/wall-clock` inside the
 //! component, which a host can replace, e.g. with a fake clock in tests).
 
-use crate::config::ExpiryDefaults;
+/// Expiry defaults, in seconds; 0 turns a timeout off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryDefaults {
+    pub idle_timeout_s: u64,
+    pub absolute_timeout_s: u64,
+    pub activity_granularity_s: u64,
+}
+
+impl Default for ExpiryDefaults {
+    fn default() -> Self {
+        ExpiryDefaults {
+            idle_timeout_s: 24 * 3600,
+            absolute_timeout_s: 30 * 24 * 3600,
+            activity_granularity_s: 60,
+        }
+    }
+}
 
 /// The timing facts stored with each session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +92,17 @@ pub fn needs_touch(t: Timing, d: &ExpiryDefaults, now_ms: i64) -> bool {
 /// created this instant shows its whole lifetime; `None` for never.
 pub fn remaining_s(t: Timing, d: &ExpiryDefaults, now_ms: i64) -> Option<u64> {
     expires_at_ms(t, d).map(|at| ((at - now_ms).max(0) as u64).div_ceil(1000))
+}
+
+/// The hint for sessions that never expire: 9999-12-31T23:59:59Z.
+const NEVER_MS: i64 = 253_402_300_799_000;
+
+/// The modification time that says "expires at `expires_at_ms`" (or never):
+/// every commit gives a session file this mtime, so that a sweep can skip
+/// live files after one `stat` (see `sweep`).
+pub fn hint_mtime(expires_at_ms: Option<i64>) -> std::time::SystemTime {
+    let ms = expires_at_ms.unwrap_or(NEVER_MS).max(0) as u64;
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
 }
 
 #[cfg(test)]

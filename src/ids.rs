@@ -1,15 +1,11 @@
-//! Session ids, and the one mapping from an id to the file that holds it.
+//! Session ids.
 //!
 //! An id is a random UUID v4 (122 bits from the platform CSPRNG, which is
 //! `wasi:random` inside the component). Ids arrive from cookies, i.e. from
-//! attackers, so they are parsed strictly before they go near a path, and a
-//! path is never built from the id's text: the file name is a SHA-256 (or,
-//! with a secret, HMAC-SHA256) of the id. Whoever can list the directory sees
-//! only hashes, which cannot be turned back into a usable id.
+//! attackers, so they are parsed strictly before they go near a path (and a
+//! path is never built from an id's text, see `layout`).
 
 use crate::error::{Error, Result};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Length of the canonical hyphenated form, the only accepted form.
@@ -46,49 +42,10 @@ impl SessionId {
     pub fn as_string(&self) -> String {
         self.0.hyphenated().to_string()
     }
-}
 
-/// Where a session lives, relative to the session directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionFile {
-    /// Two hex digits: the shard subdirectory, so no directory holds millions
-    /// of entries.
-    pub shard: String,
-    /// `<64 hex digits>.db`.
-    pub name: String,
-}
-
-/// The file-name suffix of every session database.
-pub const FILE_SUFFIX: &str = ".db";
-
-impl SessionFile {
-    /// The file for `id`, keyed by `secret` when one is configured.
-    pub fn for_id(id: &SessionId, secret: Option<&[u8]>) -> Self {
-        let digest: [u8; 32] = match secret {
-            Some(key) => {
-                let mut mac =
-                    Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-                mac.update(id.0.as_bytes());
-                mac.finalize().into_bytes().into()
-            }
-            None => Sha256::digest(id.0.as_bytes()).into(),
-        };
-        let hex = hex::encode(digest);
-        SessionFile {
-            shard: hex[..2].to_string(),
-            name: format!("{hex}{FILE_SUFFIX}"),
-        }
-    }
-
-    /// Whether `shard`/`name` look like a file this store wrote, so tools never
-    /// touch anything else in the directory.
-    pub fn is_session_file_name(shard: &str, name: &str) -> bool {
-        let Some(hex) = name.strip_suffix(FILE_SUFFIX) else {
-            return false;
-        };
-        hex.len() == 64
-            && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            && hex[..2] == *shard
+    /// The id's 16 bytes, which `layout` hashes into a file name.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
     }
 }
 
@@ -120,16 +77,5 @@ mod tests {
         ] {
             assert_eq!(SessionId::parse(&bad), Err(Error::InvalidId), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn file_names_are_hashes_and_depend_on_the_secret() {
-        let id = SessionId::generate();
-        let plain = SessionFile::for_id(&id, None);
-        let keyed = SessionFile::for_id(&id, Some(b"k"));
-        assert_ne!(plain, keyed);
-        assert!(SessionFile::is_session_file_name(&plain.shard, &plain.name));
-        assert!(!plain.name.contains(&id.as_string().replace('-', "")[..8]));
-        assert!(!SessionFile::is_session_file_name("00", "notes.txt"));
     }
 }

@@ -6,7 +6,7 @@
 //! is what frees that capacity.
 //!
 //! The count lives in a tiny SQLite database in the directory root,
-//! [`FILE_NAME`], one row per shard. Neither the session-file pattern
+//! [`LIVE_COUNT_FILE`], one row per shard. Neither the session-file pattern
 //! (`<2 hex>/<64 hex>.db`) nor the sweep ever matches it. Every change is its
 //! own IMMEDIATE transaction, so concurrent requests in separate instances
 //! serialise on it and two creations can never both take the last slot.
@@ -35,14 +35,11 @@
 //! transaction, not even the hash of a shard name.
 
 use crate::config::StoreConfig;
+use crate::directory::list_shard;
 use crate::error::{Error, LimitKind, Result};
-use crate::storage;
-use crate::storage::WriteTx;
-use crate::sweep::list_shard;
+use crate::layout::{self, LIVE_COUNT_FILE};
+use crate::storage::{self, WriteTx};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-
-/// The counter database's name in the directory root.
-pub const FILE_NAME: &str = "live-count.db";
 
 /// Reserves a slot for a session about to be created at `session_path`
 /// (`<dir>/<shard>/<name>`): fails with `too-large(live-sessions)` and counts
@@ -155,7 +152,7 @@ fn add(tx: &Connection, shard: u8, delta: i64) -> Result<()> {
 /// way sessions are (`storage::connect`: the `sessions` VFS, its lease lock
 /// and stale-lock recovery).
 fn connect(cfg: &StoreConfig) -> Result<Connection> {
-    let path = format!("{}/{FILE_NAME}", cfg.directory);
+    let path = format!("{}/{LIVE_COUNT_FILE}", cfg.directory);
     storage::connect(
         &path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -191,7 +188,7 @@ fn initialize(tx: &Connection, cfg: &StoreConfig) -> Result<bool> {
 }
 
 fn store_count(tx: &Connection, cfg: &StoreConfig, shard: u8) -> Result<()> {
-    let name = format!("{shard:02x}");
+    let name = layout::shard_name(shard);
     let live = list_shard(&format!("{}/{name}", cfg.directory), &name)?
         .0
         .len() as i64;
@@ -204,8 +201,6 @@ fn store_count(tx: &Connection, cfg: &StoreConfig, shard: u8) -> Result<()> {
 
 /// The shard number of a session path `<dir>/<2 hex>/<name>`.
 fn shard_of(session_path: &str) -> Result<u8> {
-    let name = session_path.rsplit('/').next().unwrap_or(session_path);
-    name.get(..2)
-        .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+    layout::shard_of(session_path)
         .ok_or_else(|| Error::Storage(format!("not a session path: {session_path}")))
 }

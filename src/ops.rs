@@ -10,8 +10,8 @@
 //! and `Op::check`, so bad input never takes the lock.
 
 use crate::codec;
-use crate::config::Limits;
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::nested::{self, Segment};
 use crate::storage::{self, Meta};
 use ciborium::Value;

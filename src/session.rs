@@ -1,11 +1,13 @@
 //! The store and its sessions: the API the WIT interface exposes, in plain
 //! Rust so that it also builds natively (for the side-by-side benchmark).
 
+use crate::admin;
 use crate::codec;
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
-use crate::expiry::{self, Overrides, Timing};
-use crate::ids::{SessionFile, SessionId};
+use crate::expiry::{self, ExpiryDefaults, Overrides, Timing};
+use crate::ids::SessionId;
+use crate::layout;
 use crate::live_count;
 use crate::nested::Segment;
 use crate::ops::{self, BatchError, Op, Outcome};
@@ -116,6 +118,18 @@ impl Store {
         })
     }
 
+    /// One slice of a read-only listing of the directory (the WIT `admin`
+    /// interface's `list-sessions`): changes nothing, not even expiry.
+    pub fn list_sessions(&self, cursor: Option<&str>, budget: u32) -> Result<admin::Listing> {
+        admin::list(&self.cfg, cursor, budget, expiry::now_ms())
+    }
+
+    /// Everything session `id` holds, without counting as activity (the WIT
+    /// `admin` interface's `inspect`).
+    pub fn inspect(&self, id: &str) -> Result<Option<admin::SessionDump>> {
+        admin::inspect(&self.cfg, id, expiry::now_ms())
+    }
+
     /// One slice of the expired-session sweep; see `sweep::sweep`.
     pub fn sweep(&self, cursor: Option<&str>, budget: u32) -> Result<SweepProgress> {
         sweep::sweep(&self.cfg, cursor, budget, expiry::now_ms())
@@ -158,7 +172,7 @@ enum Activity {
     AlreadyRecent,
 }
 
-fn activity(meta: &Meta, defaults: &crate::config::ExpiryDefaults, now: i64) -> Activity {
+fn activity(meta: &Meta, defaults: &ExpiryDefaults, now: i64) -> Activity {
     let effective = meta.overrides.apply(defaults);
     if expiry::is_expired(meta.timing, &effective, now) {
         Activity::Expired
@@ -169,10 +183,9 @@ fn activity(meta: &Meta, defaults: &crate::config::ExpiryDefaults, now: i64) -> 
     }
 }
 
-/// `<directory>/<shard>/<name>`: where session `id`'s file lives.
+/// Where session `id`'s file lives.
 fn path_of(cfg: &StoreConfig, id: &SessionId) -> String {
-    let f = SessionFile::for_id(id, cfg.file_name_secret.as_deref());
-    format!("{}/{}/{}", cfg.directory, f.shard, f.name)
+    layout::session_path(&cfg.directory, id, cfg.file_name_secret.as_deref())
 }
 
 enum State {

@@ -4,8 +4,7 @@
 use super::exports::sqlite_sessions::store::admin as api;
 use super::exports::sqlite_sessions::store::sessions::StoreBorrow;
 use super::{ApiResult, Component, StoreResource};
-use crate::admin::{self, OtherKind};
-use crate::expiry;
+use crate::{OtherKind, SessionInfo};
 
 impl api::Guest for Component {
     fn list_sessions(
@@ -13,8 +12,10 @@ impl api::Guest for Component {
         cursor: Option<String>,
         budget: u32,
     ) -> ApiResult<api::Listing> {
-        let cfg = s.get::<StoreResource>().0.config();
-        let l = admin::list(cfg, cursor.as_deref(), budget, expiry::now_ms())?;
+        let l = s
+            .get::<StoreResource>()
+            .0
+            .list_sessions(cursor.as_deref(), budget)?;
         Ok(api::Listing {
             sessions: l.sessions.into_iter().map(info).collect(),
             others: l
@@ -37,8 +38,7 @@ impl api::Guest for Component {
     }
 
     fn inspect(s: StoreBorrow<'_>, id: String) -> ApiResult<Option<api::SessionDump>> {
-        let cfg = s.get::<StoreResource>().0.config();
-        let dump = admin::inspect(cfg, &id, expiry::now_ms())?;
+        let dump = s.get::<StoreResource>().0.inspect(&id)?;
         Ok(dump.map(|d| api::SessionDump {
             info: info(d.info),
             entries: d
@@ -54,7 +54,7 @@ impl api::Guest for Component {
     }
 }
 
-fn info(i: admin::SessionInfo) -> api::SessionInfo {
+fn info(i: SessionInfo) -> api::SessionInfo {
     let ms = |t: i64| t.max(0) as u64;
     api::SessionInfo {
         file: i.file,

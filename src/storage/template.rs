@@ -23,11 +23,15 @@
 //! long-lived instance (or natively) only the first session ever compiles
 //! anything, and a short-lived one skips closing it.
 
+use super::connect::{connect_uri, durable_of, lease_of};
+use super::rows::{GET, PUT};
+use super::tx::WriteTx;
+use super::{DbOptions, Durability, SCHEMA};
 use crate::error::Result;
-use crate::storage::{self, DbOptions};
-use crate::vfs::AttachError;
-use rusqlite::Connection;
+use crate::vfs::{self, AttachError};
+use rusqlite::{Connection, OpenFlags};
 use std::cell::RefCell;
+use std::time::Duration;
 
 thread_local! {
     /// One per thread: a connection is not `Send`, and a wasm instance has one
@@ -42,8 +46,8 @@ thread_local! {
 /// randomness, so it can run inside a pre-initialiser, whose snapshot must
 /// hold no host resource and must not share random state between instances.
 pub fn prepare() -> Result<()> {
-    let conn = storage::template_connection()?;
-    let image = crate::vfs::image_of(&conn);
+    let conn = template_connection()?;
+    let image = vfs::image_of(&conn);
     NEW_SESSION_IMAGE.with(|i| *i.borrow_mut() = image);
     TEMPLATE.with(|t| *t.borrow_mut() = Some(conn));
     Ok(())
@@ -72,7 +76,7 @@ pub(crate) fn take_attached(path: &str, opts: DbOptions, new: bool) -> Option<Co
         let image = image.borrow();
         let new_image = if new { Some(image.as_deref()?) } else { None };
         let conn = TEMPLATE.with(|t| t.borrow_mut().take())?;
-        match storage::attach_template(&conn, path, opts, new_image) {
+        match attach_template(&conn, path, opts, new_image) {
             Ok(()) => Some(conn),
             Err(AttachError::Absent | AttachError::Exists) => {
                 TEMPLATE.with(|t| *t.borrow_mut() = Some(conn));
@@ -81,6 +85,58 @@ pub(crate) fn take_attached(path: &str, opts: DbOptions, new: bool) -> Option<Co
             Err(AttachError::Failed) => None,
         }
     })
+}
+
+/// The template: an in-memory database given the
+/// session schema exactly as `SessionDb::create_with` gives a new file (so
+/// the two have the same schema cookie), with the hot statements compiled
+/// into its statement cache.
+fn template_connection() -> Result<Connection> {
+    // Nothing here waits, leases or publishes: the template is in memory.
+    let opts = DbOptions {
+        busy_timeout_ms: 0,
+        lock_lease_ms: 1,
+        durability: Durability::ProcessCrash,
+        expiry_hint: None,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+    let conn = connect_uri(&vfs::template_uri(), flags, opts)?;
+    // No journal for this one transaction: a journal header carries a
+    // random nonce, and the template must draw no randomness (it may be
+    // snapshotted, see `template`). Nothing here is ever rolled back. The
+    // default mode comes back before any session file is attached.
+    let journal_mode =
+        |mode: &str| conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |_| Ok(()));
+    journal_mode("OFF")?;
+    let tx = WriteTx::begin(&conn)?;
+    tx.execute_batch(SCHEMA)?;
+    tx.commit()?;
+    journal_mode("DELETE")?;
+    for sql in [GET, PUT, "ROLLBACK"] {
+        conn.prepare_cached(sql)?;
+    }
+    Ok(conn)
+}
+
+/// Points a template connection at the session file at `path` with the
+/// settings `connect` would give it: an existing file, or (with
+/// `new_image`) one to be created from that image (see `vfs::attach`).
+fn attach_template(
+    conn: &Connection,
+    path: &str,
+    opts: DbOptions,
+    new_image: Option<&[u8]>,
+) -> std::result::Result<(), vfs::AttachError> {
+    // SQLite keeps the template's pages cached, and would notice the new
+    // file only by its change counter, page count and freelist; a session
+    // written in one commit has the same ones as the template. With no page
+    // cached there is nothing to mistake (`tests/template.rs` shows the
+    // difference).
+    // SAFETY: the handle is live; the call only frees unused cache pages.
+    unsafe { rusqlite::ffi::sqlite3_db_release_memory(conn.handle()) };
+    vfs::attach(conn, path, lease_of(opts), durable_of(opts), new_image)?;
+    conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms.into()))
+        .map_err(|_| vfs::AttachError::Failed)
 }
 
 /// A session's connection. Dropped, it becomes the template for the next
@@ -106,7 +162,7 @@ impl std::ops::Deref for Reusable {
 impl Drop for Reusable {
     fn drop(&mut self) {
         let Some(conn) = self.0.take() else { return };
-        if !conn.is_autocommit() || crate::vfs::detach(&conn).is_err() {
+        if !conn.is_autocommit() || vfs::detach(&conn).is_err() {
             return;
         }
         // Its cached pages stay until the next attach releases them (it

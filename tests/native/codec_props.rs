@@ -6,10 +6,12 @@
 use ciborium::value::{Integer, Value};
 use proptest::prelude::*;
 use sqlite_sessions::codec;
-use sqlite_sessions::cookies::CookieSettings;
-use sqlite_sessions::ids::{SessionFile, SessionId};
-use sqlite_sessions::nested::{self, Segment};
+use sqlite_sessions::layout::SessionFile;
+use sqlite_sessions::nested;
+use sqlite_sessions::CookieSettings;
 use sqlite_sessions::Error;
+use sqlite_sessions::Segment;
+use sqlite_sessions::SessionId;
 
 // ---------------------------------------------------------------------------
 // Strategies.

@@ -9,14 +9,16 @@
 //! it through wasmtime).
 //!
 //! CI runs `SQLITE_SESSIONS_FUZZ_SECS` seconds per target (default 4).
-//! `SQLITE_SESSIONS_FUZZ_SECS=120 cargo test --release --test fuzz -- --nocapture`
+//! `SQLITE_SESSIONS_FUZZ_SECS=120 cargo test --release -p sqlite-sessions --test native fuzz -- --nocapture`
 //! is the long run reported in the README.
 
 use sqlite_sessions::codec;
-use sqlite_sessions::config::StoreConfig;
-use sqlite_sessions::cookies::Signer;
-use sqlite_sessions::ids::{SessionFile, SessionId};
-use sqlite_sessions::nested::{self, Segment};
+use sqlite_sessions::layout::SessionFile;
+use sqlite_sessions::nested;
+use sqlite_sessions::Segment;
+use sqlite_sessions::SessionId;
+use sqlite_sessions::Signer;
+use sqlite_sessions::StoreConfig;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 

@@ -41,8 +41,14 @@
 //! the orphaned break directory in the same instant could both break.
 
 use super::raw::{self, OpenMode, RawFile};
+use crate::vfs::object::CommitFailed;
 use std::io;
 use std::time::{Duration, Instant, SystemTime};
+
+/// `<db>` + this: the lock file, which also stages the next version.
+pub const LOCK_SUFFIX: &str = ".lock";
+/// `<db>` + this: the directory that serialises breaking a stale lock.
+pub const BREAK_SUFFIX: &str = ".lock-break";
 
 /// One session file's lock, as seen by one connection.
 pub struct LeaseLock {
@@ -77,21 +83,11 @@ pub enum LeaseState {
     Lapsed,
 }
 
-/// Why a commit did not happen. Either way the session file is unchanged.
-#[derive(Debug)]
-pub enum CommitFailed {
-    /// Our lease lapsed (or we never held the lock): the lock is left as it
-    /// is, for whoever breaks it.
-    Lapsed,
-    /// Writing the next version failed; we still hold the lock.
-    Io(io::Error),
-}
-
 impl LeaseLock {
     pub fn new(db_path: &str, lease: Duration) -> LeaseLock {
         LeaseLock {
-            lock_path: format!("{db_path}.lock"),
-            break_dir: format!("{db_path}.lock-break"),
+            lock_path: format!("{db_path}{LOCK_SUFFIX}"),
+            break_dir: format!("{db_path}{BREAK_SUFFIX}"),
             lease,
             held: None,
             watching_lock: None,
@@ -314,8 +310,8 @@ pub fn remove_orphan(db_path: &str, lease: Duration) -> io::Result<bool> {
     if raw::stat(db_path)?.is_some() {
         return Ok(false);
     }
-    let lock_path = format!("{db_path}.lock");
-    let break_dir = format!("{db_path}.lock-break");
+    let lock_path = format!("{db_path}{LOCK_SUFFIX}");
+    let break_dir = format!("{db_path}{BREAK_SUFFIX}");
     match raw::create_dir(&break_dir) {
         Ok(()) => {}
         // A breaker (or another sweeper) is at work: not ours to judge.
@@ -366,31 +362,8 @@ fn mtime_of(path: &str) -> io::Result<Option<SystemTime>> {
 mod tests {
     use super::*;
 
-    fn db_in(dir: &tempdir::Dir) -> String {
-        format!("{}/s.db", dir.path())
-    }
-
-    mod tempdir {
-        pub struct Dir(String);
-        impl Dir {
-            pub fn new(tag: &str) -> Dir {
-                let path = std::env::temp_dir().join(format!(
-                    "lease-{tag}-{}-{:?}",
-                    std::process::id(),
-                    std::time::SystemTime::now()
-                ));
-                std::fs::create_dir_all(&path).unwrap();
-                Dir(path.to_str().unwrap().to_owned())
-            }
-            pub fn path(&self) -> &str {
-                &self.0
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
+    fn db_in(dir: &tempfile::TempDir) -> String {
+        format!("{}/s.db", dir.path().to_str().unwrap())
     }
 
     /// Takes the lock and dies holding it: the lock file stays, to be
@@ -403,7 +376,7 @@ mod tests {
 
     #[test]
     fn an_orphaned_lock_of_a_session_never_created_is_removed_after_two_leases() {
-        let dir = tempdir::Dir::new("orphan");
+        let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
         // Long enough that a loaded machine's stall between a touch and the
         // judgement cannot pass for two leases.
@@ -430,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_lock_beside_a_session_or_under_a_breaker_is_not_an_orphan() {
-        let dir = tempdir::Dir::new("not-orphan");
+        let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
         let lease = Duration::from_millis(20);
         std::fs::write(&db, b"a session").unwrap();
@@ -449,7 +422,7 @@ mod tests {
 
     #[test]
     fn excludes_a_second_holder_until_release() {
-        let dir = tempdir::Dir::new("excl");
+        let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
         let mut a = LeaseLock::new(&db, Duration::from_secs(10));
         let mut b = LeaseLock::new(&db, Duration::from_secs(10));
@@ -462,7 +435,7 @@ mod tests {
 
     #[test]
     fn a_lock_left_behind_is_adopted_after_one_unchanged_lease() {
-        let dir = tempdir::Dir::new("stale");
+        let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
         let lease = Duration::from_millis(200);
         leave_a_dead_holders_lock(&db, lease);
@@ -481,7 +454,7 @@ mod tests {
 
     #[test]
     fn a_renewing_holder_is_never_robbed() {
-        let dir = tempdir::Dir::new("renew");
+        let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
         let lease = Duration::from_millis(200);
         let mut holder = LeaseLock::new(&db, lease);
@@ -500,7 +473,7 @@ mod tests {
 
     #[test]
     fn a_holder_past_half_its_lease_stops_modifying_and_keeps_the_lock() {
-        let dir = tempdir::Dir::new("lapse");
+        let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
         let lease = Duration::from_millis(100);
         let mut slow = LeaseLock::new(&db, lease);
@@ -514,7 +487,7 @@ mod tests {
 
     #[test]
     fn commit_publishes_the_staged_version_and_releases_the_lock() {
-        let dir = tempdir::Dir::new("commit");
+        let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
         std::fs::write(&db, b"old version").unwrap();
         let reader = std::fs::File::open(&db).unwrap();
@@ -542,7 +515,7 @@ mod tests {
 
     #[test]
     fn a_lapsed_holder_cannot_commit() {
-        let dir = tempdir::Dir::new("lapsed-commit");
+        let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
         std::fs::write(&db, b"old").unwrap();
         let lease = Duration::from_millis(60);

@@ -4,7 +4,8 @@
 //! template's (a session written in one commit), and a missing session
 //! leaves the template for the next open.
 
-use sqlite_sessions::ids::{SessionFile, SessionId};
+use sqlite_sessions::layout::SessionFile;
+use sqlite_sessions::SessionId;
 use sqlite_sessions::{template, Store, StoreConfig};
 
 fn store(dir: &std::path::Path) -> Store {

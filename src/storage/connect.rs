@@ -1,0 +1,41 @@
+//! Connections through the `sessions` VFS.
+
+use super::DbOptions;
+use super::Durability;
+use crate::error::{Error, Result};
+use crate::vfs;
+use rusqlite::{Connection, OpenFlags};
+use std::time::Duration;
+
+/// A connection through the `sessions` VFS (its lock, lease and I/O), with
+/// the store's pragmas. Every SQLite file in the directory is opened this
+/// way, so they all follow one lock protocol.
+pub(crate) fn connect(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {
+    let uri = vfs::uri(path, lease_of(opts), durable_of(opts));
+    connect_uri(&uri, flags, opts)
+}
+
+pub(super) fn lease_of(opts: DbOptions) -> Duration {
+    Duration::from_millis(opts.lock_lease_ms.into())
+}
+
+pub(super) fn durable_of(opts: DbOptions) -> bool {
+    opts.durability == Durability::PowerLoss
+}
+
+pub(super) fn connect_uri(uri: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {
+    vfs::register().map_err(Error::Storage)?;
+    let conn = Connection::open_with_flags_and_vfs(
+        uri,
+        flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        vfs::VFS_NAME,
+    )?;
+    conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms.into()))?;
+    // The journal mode stays SQLite's default (DELETE) and `synchronous`
+    // its default (FULL): the VFS keeps the journal in memory and commits at
+    // SQLite's sync of the database, whether or not it fsyncs (see `vfs`).
+    // Statement journals and sorts stay in memory (no temporary files)
+    // because SQLite is built with SQLITE_TEMP_STORE=3 (`.cargo/config.toml`),
+    // which saves a `PRAGMA temp_store` per connection.
+    Ok(conn)
+}
