@@ -11,7 +11,7 @@
 use crate::codec;
 use crate::config::StoreConfig;
 use crate::directory::{self, Others, WalkItem};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageKind};
 use crate::expiry;
 use crate::ids::SessionId;
 use crate::layout::{self, SessionFile};
@@ -173,7 +173,10 @@ fn read_info(
         }
         Err(Error::NotFound) => OtherKind::Destroyed,
         Err(Error::Busy) => OtherKind::Busy,
-        Err(Error::Storage(msg)) => OtherKind::NotASession(msg),
+        Err(Error::Storage {
+            kind: StorageKind::Corrupt,
+            message,
+        }) => OtherKind::NotASession(message),
         Err(e) => return Err(e),
     };
     Ok(Some(Err(kind)))

@@ -3,7 +3,7 @@
 
 use crate::config::StoreConfig;
 use crate::cookies::{CookieSettings, Signer};
-use crate::error::{Error, LimitKind};
+use crate::error::{Error, LimitKind, StorageKind};
 use crate::expiry::ExpiryDefaults;
 use crate::expiry::Overrides;
 use crate::limits::Limits;
@@ -315,7 +315,15 @@ impl From<Error> for api::Error {
                 actual,
             }),
             Error::Busy => api::Error::Busy,
-            Error::Storage(m) => api::Error::Storage(m),
+            Error::Storage { kind, message } => api::Error::Storage(api::StorageFailure {
+                kind: match kind {
+                    StorageKind::ReadOnly => api::StorageKind::ReadOnly,
+                    StorageKind::Full => api::StorageKind::Full,
+                    StorageKind::Corrupt => api::StorageKind::Corrupt,
+                    StorageKind::Io => api::StorageKind::Io,
+                },
+                message,
+            }),
             Error::Config(m) => api::Error::Config(m),
             Error::NotAnInteger(m) => api::Error::NotAnInteger(m),
             Error::Overflow => api::Error::Overflow,

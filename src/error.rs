@@ -14,6 +14,20 @@ pub enum LimitKind {
     LiveSessions,
 }
 
+/// How the storage beneath failed (the WIT `storage-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    /// The storage refuses writes (read-only directory or mount, no write
+    /// permission).
+    ReadOnly,
+    /// No space left, or a quota.
+    Full,
+    /// Stored data that is not a session database of this store.
+    Corrupt,
+    /// Any other failure of the filesystem or of SQLite.
+    Io,
+}
+
 /// Why an operation failed. See `wit/store.wit` for the meaning of each case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -29,7 +43,10 @@ pub enum Error {
         actual: u64,
     },
     Busy,
-    Storage(String),
+    Storage {
+        kind: StorageKind,
+        message: String,
+    },
     Config(String),
     NotAnInteger(String),
     Overflow,
@@ -50,7 +67,7 @@ impl fmt::Display for Error {
                 write!(f, "{limit:?} limit exceeded: {actual} > {max}")
             }
             Error::Busy => write!(f, "session is locked by another request"),
-            Error::Storage(m) => write!(f, "storage error: {m}"),
+            Error::Storage { kind, message } => write!(f, "storage error ({kind:?}): {message}"),
             Error::Config(m) => write!(f, "invalid config: {m}"),
             Error::NotAnInteger(m) => write!(f, "stored value is not a 64-bit integer: {m}"),
             Error::Overflow => write!(f, "increment would overflow a signed 64-bit integer"),
@@ -60,34 +77,59 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl Error {
+    /// A `storage` error of `kind`.
+    pub fn storage(kind: StorageKind, message: impl Into<String>) -> Error {
+        Error::Storage {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout is the one storage
-        // failure a caller should branch on (retry later), so it gets its own case.
-        if let rusqlite::Error::SqliteFailure(code, _) = &e {
-            if matches!(
-                code.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) {
-                return Error::Busy;
+        use rusqlite::ErrorCode as C;
+        let kind = match &e {
+            rusqlite::Error::SqliteFailure(code, _) => {
+                // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout is the
+                // one storage failure a caller should branch on (retry
+                // later), so it gets its own case.
+                if matches!(code.code, C::DatabaseBusy | C::DatabaseLocked) {
+                    return Error::Busy;
+                }
+                // The VFS refused to write because this request held the
+                // lock longer than its lease allows: nothing was written,
+                // retry.
+                if code.extended_code == crate::vfs::LEASE_LAPSED {
+                    return Error::Busy;
+                }
+                // The file was deleted since this connection last saw it:
+                // the session was destroyed by another request.
+                if code.extended_code == crate::vfs::VANISHED {
+                    return Error::NotFound;
+                }
+                match code.code {
+                    C::ReadOnly | C::PermissionDenied => StorageKind::ReadOnly,
+                    C::DiskFull => StorageKind::Full,
+                    C::DatabaseCorrupt | C::NotADatabase => StorageKind::Corrupt,
+                    _ => StorageKind::Io,
+                }
             }
-            // The VFS refused to write because this request held the lock
-            // longer than its lease allows: nothing was written, retry.
-            if code.extended_code == crate::vfs::LEASE_LAPSED {
-                return Error::Busy;
-            }
-            // The file was deleted since this connection last saw it: the
-            // session was destroyed by another request.
-            if code.extended_code == crate::vfs::VANISHED {
-                return Error::NotFound;
-            }
-        }
-        Error::Storage(e.to_string())
+            _ => StorageKind::Io,
+        };
+        Error::storage(kind, e.to_string())
     }
 }
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Storage(e.to_string())
+        use std::io::ErrorKind as K;
+        let kind = match e.kind() {
+            K::PermissionDenied | K::ReadOnlyFilesystem => StorageKind::ReadOnly,
+            K::StorageFull | K::QuotaExceeded => StorageKind::Full,
+            _ => StorageKind::Io,
+        };
+        Error::storage(kind, e.to_string())
     }
 }

@@ -41,7 +41,7 @@ mod component;
 pub use admin::{Entry, Listing, OtherEntry, OtherKind, SessionDump, SessionInfo};
 pub use config::StoreConfig;
 pub use cookies::{CookieSettings, SameSite, Signer};
-pub use error::{Error, LimitKind, Result};
+pub use error::{Error, LimitKind, Result, StorageKind};
 pub use expiry::{ExpiryDefaults, Overrides};
 pub use ids::SessionId;
 pub use limits::Limits;

@@ -36,7 +36,7 @@
 
 use crate::config::StoreConfig;
 use crate::directory::list_shard;
-use crate::error::{Error, LimitKind, Result};
+use crate::error::{Error, LimitKind, Result, StorageKind};
 use crate::layout::{self, LIVE_COUNT_FILE};
 use crate::storage::{self, WriteTx};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -201,6 +201,10 @@ fn store_count(tx: &Connection, cfg: &StoreConfig, shard: u8) -> Result<()> {
 
 /// The shard number of a session path `<dir>/<2 hex>/<name>`.
 fn shard_of(session_path: &str) -> Result<u8> {
-    layout::shard_of(session_path)
-        .ok_or_else(|| Error::Storage(format!("not a session path: {session_path}")))
+    layout::shard_of(session_path).ok_or_else(|| {
+        Error::storage(
+            StorageKind::Io,
+            format!("not a session path: {session_path}"),
+        )
+    })
 }

@@ -116,7 +116,7 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
         Ok(Some(db)) => db,
         // Gone since the listing, locked, or a file SQLite cannot open (say,
         // unreadable): leave it, and keep the pass moving.
-        Ok(None) | Err(Error::Busy) | Err(Error::Storage(_)) => return Ok(false),
+        Ok(None) | Err(Error::Busy | Error::Storage { .. }) => return Ok(false),
         Err(e) => return Err(e),
     };
     let meta = match db.read(|_, meta| Ok(*meta)) {
@@ -129,7 +129,7 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
             return Ok(true);
         }
         // In use right now (so not abandoned), or damaged: leave it.
-        Err(Error::Busy) | Err(Error::Storage(_)) => return Ok(false),
+        Err(Error::Busy | Error::Storage { .. }) => return Ok(false),
         Err(e) => return Err(e),
     };
     let effective = meta.overrides.apply(&cfg.expiry);

@@ -2,7 +2,7 @@
 
 use super::DbOptions;
 use super::Durability;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageKind};
 use crate::vfs;
 use rusqlite::{Connection, OpenFlags};
 use std::time::Duration;
@@ -24,7 +24,7 @@ pub(super) fn durable_of(opts: DbOptions) -> bool {
 }
 
 pub(super) fn connect_uri(uri: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {
-    vfs::register().map_err(Error::Storage)?;
+    vfs::register().map_err(|e| Error::storage(StorageKind::Io, e))?;
     let conn = Connection::open_with_flags_and_vfs(
         uri,
         flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,

@@ -8,9 +8,9 @@
 //! fails with `not-found` instead of vanishing (the shape of Rack
 //! CVE-2025-46336).
 
-use super::rows::{with_value, PUT};
+use super::rows::{with_value_raw, PUT};
 use super::SCHEMA_VERSION;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageKind};
 use crate::expiry::{Overrides, Timing};
 use rusqlite::{params, Connection};
 
@@ -83,25 +83,44 @@ impl MetaRecord {
 
 /// The meta row of a session that still exists, or `not-found`.
 pub(super) fn live_meta(conn: &Connection) -> Result<Meta> {
-    let record =
-        with_value(conn, META_KEY, |bytes| bytes.map(MetaRecord::decode)).map_err(not_a_session)?;
+    let record = with_value_raw(conn, META_KEY, |bytes| bytes.map(MetaRecord::decode))
+        .map_err(not_a_session)?;
     match record {
         Some(Some((meta, false))) => Ok(meta),
         // A destroyed session is gone.
         Some(Some((_, true))) => Err(Error::NotFound),
-        Some(None) => Err(not_a_session(Error::Storage("bad meta row".into()))),
+        Some(None) => Err(corrupt("bad meta row")),
         // A file without the row is not one this store wrote.
-        None => Err(not_a_session(Error::Storage("no meta row".into()))),
+        None => Err(corrupt("no meta row")),
     }
 }
 
+fn corrupt(what: &str) -> Error {
+    Error::storage(
+        StorageKind::Corrupt,
+        format!("not a session database (schema version {SCHEMA_VERSION} expected): {what}"),
+    )
+}
+
 /// A file whose schema we cannot read was not written by this store (or was
-/// damaged); say so instead of surfacing "no such table".
-pub(super) fn not_a_session(e: Error) -> Error {
-    match e {
-        Error::Storage(msg) => Error::Storage(format!(
-            "not a session database (schema version {SCHEMA_VERSION} expected): {msg}"
-        )),
+/// damaged): say so, as `corrupt`, instead of surfacing "no such table".
+/// Failures of the storage itself (I/O, busy) keep their own kind.
+pub(super) fn not_a_session(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode as C;
+    let storage_failed = matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::SystemIoFailure
+                | C::CannotOpen
+                | C::DiskFull
+                | C::ReadOnly
+                | C::PermissionDenied
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+        )
+    );
+    match Error::from(e) {
+        Error::Storage { message, .. } if !storage_failed => corrupt(&message),
         other => other,
     }
 }

@@ -12,11 +12,16 @@ pub(super) const GET: &str = "SELECT val FROM kv WHERE key = ?1";
 pub(super) const PUT: &str = "INSERT OR REPLACE INTO kv (key, val) VALUES (?1, ?2)";
 
 /// Runs `f` on the value under `key` without copying it out of SQLite.
-pub(super) fn with_value<T>(
+fn with_value<T>(conn: &Connection, key: &str, f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
+    Ok(with_value_raw(conn, key, f)?)
+}
+
+/// `with_value` with SQLite's own error, for callers that classify it.
+pub(super) fn with_value_raw<T>(
     conn: &Connection,
     key: &str,
     f: impl FnOnce(Option<&[u8]>) -> T,
-) -> Result<T> {
+) -> rusqlite::Result<T> {
     let mut stmt = conn.prepare_cached(GET)?;
     let mut rows = stmt.query([key])?;
     Ok(match rows.next()? {
