@@ -14,7 +14,7 @@
 //! - `cookies`, `config`: the store's settings, checked once.
 //! - `directory`, `live_count`, `sweep`, `admin`: jobs over the whole
 //!   directory.
-//! - `ops`, `session`: the API.
+//! - `ops`, `session`, `store`: the API.
 //! - `component`: the wit-bindgen glue (wasm only).
 
 mod admin;
@@ -32,6 +32,7 @@ pub mod nested;
 mod ops;
 mod session;
 mod storage;
+mod store;
 mod sweep;
 mod vfs;
 
@@ -47,8 +48,9 @@ pub use ids::SessionId;
 pub use limits::Limits;
 pub use nested::Segment;
 pub use ops::{BatchError, Op, Outcome};
-pub use session::{Session, Store};
+pub use session::Session;
 pub use storage::{integrity_check, DbOptions, Durability};
+pub use store::Store;
 pub use sweep::SweepProgress;
 
 /// Pre-initialisation: a connection with a session's schema read and its
