@@ -16,6 +16,7 @@ use crate::expiry;
 use crate::ids::SessionId;
 use crate::layout::{self, SessionFile};
 use crate::storage::{self, Meta, SessionDb};
+use crate::vfs;
 
 /// One session's metadata, as the WIT `session-info` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +140,7 @@ pub fn inspect(cfg: &StoreConfig, id: &str, now_ms: i64) -> Result<Option<Sessio
         Err(e) => return Err(e),
     };
     drop(db);
-    let file_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let file_bytes = vfs::dir::size(&path).ok().flatten().unwrap_or(0);
     Ok(Some(SessionDump {
         info: info(cfg, rel, &meta, file_bytes, now_ms),
         entries,
@@ -162,7 +163,7 @@ fn read_info(
     let meta = opened.and_then(|mut db| db.read(|_, meta| Ok(*meta)));
     let kind = match meta {
         Ok(meta) => {
-            let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+            let file_bytes = vfs::dir::size(path).ok().flatten().unwrap_or(0);
             return Ok(Some(Ok(info(
                 cfg,
                 rel.to_string(),

@@ -99,23 +99,8 @@ impl StoreConfig {
             ));
         }
         self.cookie.validate()?;
-        if vfs::dir::is_preopened_dir(&self.directory) {
-            return Ok(self);
-        }
-        match vfs::dir::stat(&self.directory) {
-            Ok(Some((true, _))) => Ok(self),
-            Ok(Some(_)) => Err(Error::Config(format!(
-                "directory: {} is not a directory",
-                self.directory
-            ))),
-            Ok(None) => Err(Error::Config(format!(
-                "directory: {} does not exist",
-                self.directory
-            ))),
-            Err(e) => Err(Error::Config(format!(
-                "directory: {} cannot be used: {e}",
-                self.directory
-            ))),
-        }
+        vfs::dir::check_root(&self.directory)
+            .map_err(|why| Error::Config(format!("directory: {why}")))?;
+        Ok(self)
     }
 }

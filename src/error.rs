@@ -101,7 +101,11 @@ impl From<rusqlite::Error> for Error {
                 // The VFS refused to write because this request held the
                 // lock longer than its lease allows: nothing was written,
                 // retry.
-                if code.extended_code == crate::vfs::LEASE_LAPSED {
+                // Another writer published first and the caller did not run
+                // the transaction again: busy as well.
+                if code.extended_code == crate::vfs::LEASE_LAPSED
+                    || code.extended_code == crate::vfs::CONFLICT
+                {
                     return Error::Busy;
                 }
                 // The file was deleted since this connection last saw it:

@@ -117,26 +117,30 @@ impl Op {
 }
 
 impl Checked {
-    /// Runs the write inside `tx`, exactly as the single call would.
-    pub fn apply(self, tx: &Connection, meta: &mut Meta, limits: &Limits) -> Result<Outcome> {
-        let Checked { op, item } = self;
-        let item = || item.expect("checked ops with a value argument carry it decoded");
-        Ok(match op {
+    /// Runs the write inside `tx`, exactly as the single call would. It may
+    /// run more than once: a transaction that lost a race runs again.
+    pub fn apply(&self, tx: &Connection, meta: &mut Meta, limits: &Limits) -> Result<Outcome> {
+        let item = || {
+            self.item
+                .clone()
+                .expect("checked ops with a value argument carry it decoded")
+        };
+        Ok(match &self.op {
             Op::Set { key, value } => {
-                storage::put(tx, meta, limits, &key, &value)?;
+                storage::put(tx, meta, limits, key, value)?;
                 Outcome::Set
             }
-            Op::Remove { key } => Outcome::Remove(storage::take(tx, meta, &key)?.is_some()),
+            Op::Remove { key } => Outcome::Remove(storage::take(tx, meta, key)?.is_some()),
             Op::SetIn { key, path, .. } => {
-                set_in(tx, meta, limits, &key, &path, item())?;
+                set_in(tx, meta, limits, key, path, item())?;
                 Outcome::SetIn
             }
             Op::RemoveIn { key, path } => {
-                Outcome::RemoveIn(remove_in(tx, meta, limits, &key, &path)?)
+                Outcome::RemoveIn(remove_in(tx, meta, limits, key, path)?)
             }
-            Op::Append { key, .. } => Outcome::Append(append(tx, meta, limits, &key, item())?),
+            Op::Append { key, .. } => Outcome::Append(append(tx, meta, limits, key, item())?),
             Op::Increment { key, delta } => {
-                Outcome::Increment(increment(tx, meta, limits, &key, delta)?)
+                Outcome::Increment(increment(tx, meta, limits, key, *delta)?)
             }
         })
     }

@@ -155,13 +155,13 @@ impl Session {
     fn take_as<T>(
         &mut self,
         key: &str,
-        convert: impl FnOnce(Vec<u8>) -> Result<T>,
+        convert: impl Fn(Vec<u8>) -> Result<T>,
     ) -> Result<Option<T>> {
         self.cfg.limits.check_key(key)?;
         if matches!(self.state, State::Fresh) {
             return Ok(None);
         }
-        self.write(|tx, meta| storage::take(tx, meta, key)?.map(convert).transpose())
+        self.write(|tx, meta| storage::take(tx, meta, key)?.map(&convert).transpose())
     }
 
     pub fn clear(&mut self) -> Result<()> {
@@ -194,7 +194,7 @@ impl Session {
         let value = ops::entry(&self.cfg.limits, key, value)?;
         ops::check_path(path)?;
         let limits = self.cfg.limits;
-        self.write(|tx, meta| ops::set_in(tx, meta, &limits, key, path, value))
+        self.write(|tx, meta| ops::set_in(tx, meta, &limits, key, path, value.clone()))
     }
 
     pub fn set_in_json(&mut self, key: &str, path: &[Segment], json: &str) -> Result<()> {
@@ -215,7 +215,7 @@ impl Session {
     pub fn append(&mut self, key: &str, value: &[u8]) -> Result<u32> {
         let item = ops::entry(&self.cfg.limits, key, value)?;
         let limits = self.cfg.limits;
-        self.write(|tx, meta| ops::append(tx, meta, &limits, key, item))
+        self.write(|tx, meta| ops::append(tx, meta, &limits, key, item.clone()))
     }
 
     pub fn append_json(&mut self, key: &str, json: &str) -> Result<u32> {
@@ -284,7 +284,7 @@ impl Session {
         let mut failed_at = None;
         self.write(|tx, meta| {
             let mut outcomes = Vec::with_capacity(checked.len());
-            for (i, op) in checked.into_iter().enumerate() {
+            for (i, op) in checked.iter().enumerate() {
                 match op.apply(tx, meta, &limits) {
                     Ok(outcome) => outcomes.push(outcome),
                     Err(e) => {
@@ -417,7 +417,7 @@ impl Session {
     /// when the write leaves the session empty.
     fn write<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Connection, &mut Meta) -> Result<T>,
+        mut f: impl FnMut(&rusqlite::Connection, &mut Meta) -> Result<T>,
     ) -> Result<T> {
         let out = match &mut self.state {
             State::Destroyed => return Err(Error::NotFound),

@@ -16,19 +16,13 @@
 //! `meta`.
 
 use crate::config::StoreConfig;
-use crate::directory::{self, Others, WalkItem};
+use crate::directory::{self, Others, WalkItem, Walked};
 use crate::error::{Error, Result};
 use crate::expiry::{self, hint_mtime};
 use crate::layout;
 use crate::live_count;
 use crate::storage::SessionDb;
-use crate::vfs;
-
-/// Sets `path`'s modification time to `expires_at_ms` (its access time is left
-/// alone): the sweep's repair of a wrong hint.
-pub fn set_expiry_hint(path: &str, expires_at_ms: Option<i64>) -> Result<()> {
-    Ok(vfs::dir::set_mtime(path, Some(hint_mtime(expires_at_ms)))?)
-}
+use crate::vfs::{self, Hint};
 
 /// Where a sweep stopped, and what it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,14 +68,14 @@ pub fn sweep(
                         // Like a file the sweep cannot open, a lock it cannot
                         // judge or remove is left for the next pass.
                         let path = format!("{}/{session}", cfg.directory);
-                        let _ = vfs::remove_orphaned_lock(&path, lease);
+                        let _ = vfs::dir::remove_orphaned_lock(&path, lease);
                     }
                 }
             }
             Ok(())
         },
     )?;
-    recount(cfg, &walked.finished_shards)?;
+    correct_count(cfg, &walked)?;
     Ok(SweepProgress {
         cursor: walked.cursor,
         examined: walked.examined,
@@ -90,11 +84,11 @@ pub fn sweep(
     })
 }
 
-/// Corrects the live-session counts of the shards this call finished. A
-/// counter held by another request is not worth failing the sweep for: the
-/// next pass recounts.
-fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
-    match live_count::recount(cfg, shards) {
+/// Corrects the live-session count for what this call walked. A counter
+/// held by another request is not worth failing the sweep for: the next pass
+/// recounts.
+fn correct_count(cfg: &StoreConfig, walked: &Walked) -> Result<()> {
+    match live_count::correct(cfg, walked) {
         Err(Error::Busy) => Ok(()),
         other => other,
     }
@@ -102,15 +96,18 @@ fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
 
 /// Deletes the session at `path` if it has expired; returns whether it did.
 fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
-    let hinted_ms = match vfs::dir::stat(path) {
-        Ok(Some((_, t))) => t
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+    match vfs::dir::hint(path) {
+        Ok(Hint::At(t)) => {
+            let hinted_ms = t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            if hinted_ms > now_ms {
+                return Ok(false);
+            }
+        }
+        Ok(Hint::Unknown) => {}
         // Deleted since the listing: nothing to do.
-        Ok(None) | Err(_) => return Ok(false),
-    };
-    if hinted_ms > now_ms {
-        return Ok(false);
+        Ok(Hint::Gone) | Err(_) => return Ok(false),
     }
     let mut db = match SessionDb::open_existing(path, cfg.db_options()) {
         Ok(Some(db)) => db,
@@ -146,7 +143,9 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
         }
     } else {
         drop(db);
-        set_expiry_hint(path, expiry::expires_at_ms(meta.timing, &effective))?;
+        // Repair the hint, so the next pass skips it unopened.
+        let at = hint_mtime(expiry::expires_at_ms(meta.timing, &effective));
+        vfs::dir::set_hint(path, at)?;
         Ok(false)
     }
 }

@@ -14,9 +14,23 @@ mod convert;
 
 use convert::{batch_op, batch_result, segments, store_config};
 
+#[cfg(not(feature = "kv"))]
 wit_bindgen::generate!({
     world: "session-store",
     path: "wit",
+});
+
+// The key-value world imports `wasi:keyvalue`, whose bindings the VFS's
+// backend already generated: reuse them.
+#[cfg(feature = "kv")]
+wit_bindgen::generate!({
+    world: "session-store-kv",
+    path: "wit",
+    with: {
+        "wasi:keyvalue/store@0.2.0-draft2": crate::vfs::kv::wasi_keyvalue::store,
+        "wasi:keyvalue/atomics@0.2.0-draft2": crate::vfs::kv::wasi_keyvalue::atomics,
+        "wasi:keyvalue/batch@0.2.0-draft2": crate::vfs::kv::wasi_keyvalue::batch,
+    },
 });
 
 use exports::sqlite_sessions::store::sessions as api;

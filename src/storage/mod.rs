@@ -13,15 +13,18 @@
 
 mod connect;
 mod meta;
+mod retry;
 mod rows;
 mod session_db;
 pub(crate) mod template;
 mod tx;
 
+#[cfg(not(feature = "kv"))]
 pub(crate) use connect::connect;
 pub use meta::Meta;
 pub use rows::{clear, contains, get, keys, put, take, touch};
 pub use session_db::{integrity_check, SessionDb};
+#[cfg(not(feature = "kv"))]
 pub use tx::WriteTx;
 
 use crate::expiry::ExpiryDefaults;

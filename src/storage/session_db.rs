@@ -3,11 +3,12 @@
 
 use super::connect::connect;
 use super::meta::{live_meta, save_meta, Meta};
+use super::retry::Retry;
 use super::rows::PUT;
 use super::template::{self, Reusable};
-use super::tx::WriteTx;
+use super::tx::{Committed, WriteTx};
 use super::{DbOptions, SCHEMA};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::expiry::{self, ExpiryDefaults, Overrides, Timing};
 use crate::vfs;
 use rusqlite::{params, Connection, OpenFlags};
@@ -17,18 +18,20 @@ pub struct SessionDb {
     conn: Reusable,
     path: String,
     expiry_hint: Option<ExpiryDefaults>,
+    /// How long a write may keep losing races before it answers `busy`.
+    busy_timeout_ms: u32,
 }
 
 impl SessionDb {
     /// Commits `tx`, first stamping the file's mtime with the session's
     /// expiry so that a sweep can skip it unopened: no extra call, the VFS
-    /// sets it on the new version before publishing it.
-    fn commit(hint: Option<ExpiryDefaults>, tx: WriteTx, meta: &Meta) -> Result<()> {
+    /// sets it on the new version as it publishes it.
+    fn commit(hint: Option<ExpiryDefaults>, tx: WriteTx, meta: &Meta) -> Result<Committed> {
         if let Some(defaults) = hint {
             let at = expiry::expires_at_ms(meta.timing, &meta.overrides.apply(&defaults));
             vfs::set_commit_mtime(&tx, expiry::hint_mtime(at));
         }
-        tx.commit()
+        tx.try_commit()
     }
 
     /// Opens the session file at `path` if it exists; never creates it.
@@ -37,7 +40,7 @@ impl SessionDb {
             Ok((db, _)) => Ok(Some(db)),
             // CANTOPEN also covers permission problems, so ask the filesystem
             // (only on this rare path) whether the file is really absent.
-            Err(_) if !matches!(vfs::dir::stat(path), Ok(Some(_))) => Ok(None),
+            Err(_) if !matches!(vfs::dir::exists(path), Ok(true)) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -73,8 +76,12 @@ impl SessionDb {
             // As in `write`: a session left without keys is gone; the caller
             // deletes the file.
             save_meta(&tx, &meta, meta.key_count == 0)?;
-            SessionDb::commit(db.expiry_hint, tx, &meta)?;
-            Ok((meta, out))
+            // A new id is known to nobody else: losing a race to publish it
+            // would mean a collision of 122 random bits; say `busy`.
+            match SessionDb::commit(db.expiry_hint, tx, &meta)? {
+                Committed::Done => Ok((meta, out)),
+                Committed::Conflict => Err(Error::Busy),
+            }
         })();
         match outcome {
             Ok((meta, out)) => Ok((db, meta, out)),
@@ -99,17 +106,24 @@ impl SessionDb {
     /// Runs `f` in a write transaction, after checking the session still
     /// exists, and stores the updated meta row. If `f` leaves the session
     /// without keys it is marked destroyed in the same transaction; the
-    /// caller then deletes the file with `delete_file`.
+    /// caller then deletes the file with `delete_file`. When another writer
+    /// published first (only where the backend locks optimistically), the
+    /// transaction runs again, `f` included, from the version now published.
     pub fn write<T>(
         &mut self,
-        f: impl FnOnce(&Connection, &mut Meta) -> Result<T>,
+        mut f: impl FnMut(&Connection, &mut Meta) -> Result<T>,
     ) -> Result<(Meta, T)> {
-        let tx = WriteTx::begin(&self.conn)?;
-        let mut meta = live_meta(&tx)?;
-        let out = f(&tx, &mut meta)?;
-        save_meta(&tx, &meta, meta.key_count == 0)?;
-        SessionDb::commit(self.expiry_hint, tx, &meta)?;
-        Ok((meta, out))
+        let mut retry = Retry::new(self.busy_timeout_ms);
+        loop {
+            let tx = WriteTx::begin(&self.conn)?;
+            let mut meta = live_meta(&tx)?;
+            let out = f(&tx, &mut meta)?;
+            save_meta(&tx, &meta, meta.key_count == 0)?;
+            match SessionDb::commit(self.expiry_hint, tx, &meta)? {
+                Committed::Done => return Ok((meta, out)),
+                Committed::Conflict => retry.after_conflict()?,
+            }
+        }
     }
 
     /// Copies this session, data and all, into a new file at `new_path`, then
@@ -125,34 +139,41 @@ impl SessionDb {
         opts: DbOptions,
         now_ms: i64,
     ) -> Result<(SessionDb, Meta)> {
-        let tx = WriteTx::begin(&self.conn)?;
-        let old = live_meta(&tx)?;
-        let (new_db, new_meta, ()) =
-            SessionDb::create_with(new_path, opts, now_ms, |ntx, meta| {
-                let mut rows = tx.prepare("SELECT key, val FROM kv WHERE key <> ''")?;
-                let mut insert = ntx.prepare_cached(PUT)?;
-                let mut rows = rows.query([])?;
-                while let Some(row) = rows.next()? {
-                    insert.execute(params![row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?])?;
-                }
-                // The absolute timeout runs from the session's first creation:
-                // regenerating must not extend it.
-                *meta = Meta {
-                    timing: Timing {
-                        created_ms: old.timing.created_ms,
-                        last_access_ms: now_ms,
-                    },
-                    ..old
-                };
-                Ok(())
-            })?;
-        let committed = save_meta(&tx, &old, true).and_then(|()| tx.commit());
-        if let Err(e) = committed {
+        let mut retry = Retry::new(self.busy_timeout_ms);
+        loop {
+            let tx = WriteTx::begin(&self.conn)?;
+            let old = live_meta(&tx)?;
+            let (new_db, new_meta, ()) =
+                SessionDb::create_with(new_path, opts, now_ms, |ntx, meta| {
+                    let mut rows = tx.prepare("SELECT key, val FROM kv WHERE key <> ''")?;
+                    let mut insert = ntx.prepare_cached(PUT)?;
+                    let mut rows = rows.query([])?;
+                    while let Some(row) = rows.next()? {
+                        insert.execute(params![
+                            row.get::<_, String>(0)?,
+                            row.get::<_, Vec<u8>>(1)?
+                        ])?;
+                    }
+                    // The absolute timeout runs from the session's first
+                    // creation: regenerating must not extend it.
+                    *meta = Meta {
+                        timing: Timing {
+                            created_ms: old.timing.created_ms,
+                            last_access_ms: now_ms,
+                        },
+                        ..old
+                    };
+                    Ok(())
+                })?;
+            let committed = save_meta(&tx, &old, true).and_then(|()| tx.try_commit());
+            if let Ok(Committed::Done) = committed {
+                return Ok((new_db, new_meta));
+            }
             // The old session is intact; drop the copy.
             new_db.delete_file();
-            return Err(e);
+            committed?;
+            retry.after_conflict()?;
         }
-        Ok((new_db, new_meta))
     }
 
     pub fn path(&self) -> &str {
@@ -162,10 +183,16 @@ impl SessionDb {
     /// Marks the session destroyed (visible to every other connection) and
     /// deletes its file.
     pub fn destroy(self) -> Result<()> {
-        let tx = WriteTx::begin(&self.conn)?;
-        let meta = live_meta(&tx)?;
-        save_meta(&tx, &meta, true)?;
-        tx.commit()?;
+        let mut retry = Retry::new(self.busy_timeout_ms);
+        loop {
+            let tx = WriteTx::begin(&self.conn)?;
+            let meta = live_meta(&tx)?;
+            save_meta(&tx, &meta, true)?;
+            match tx.try_commit()? {
+                Committed::Done => break,
+                Committed::Conflict => retry.after_conflict()?,
+            }
+        }
         self.delete_file();
         Ok(())
     }
@@ -199,6 +226,7 @@ fn open(path: &str, new: bool, opts: DbOptions) -> Result<(SessionDb, bool)> {
         conn: Reusable::new(conn),
         path: path.to_string(),
         expiry_hint: opts.expiry_hint,
+        busy_timeout_ms: opts.busy_timeout_ms,
     };
     Ok((db, prepared))
 }
@@ -215,5 +243,5 @@ pub fn integrity_check(path: &str, opts: DbOptions) -> Result<String> {
 fn remove_files(path: &str) {
     // Best effort: a missing file is what we want anyway. There is never a
     // journal on disk (see `vfs`).
-    let _ = vfs::dir::remove_file(path);
+    let _ = vfs::dir::remove(path);
 }

@@ -1,8 +1,16 @@
 //! The write transaction every mutating call runs in.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::vfs;
 use rusqlite::Connection;
+
+/// How a commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    Done,
+    /// Another writer published first; nothing was written.
+    Conflict,
+}
 
 /// A write transaction: `BEGIN IMMEDIATE`, announced to the VFS so that its
 /// lock is taken as the transaction starts (see `vfs::WriteIntent`), and
@@ -22,14 +30,35 @@ impl<'a> WriteTx<'a> {
         Ok(WriteTx { conn, done: false })
     }
 
-    pub fn commit(mut self) -> Result<()> {
+    /// Commits; another writer that published first is an error (`busy`).
+    pub fn commit(self) -> Result<()> {
+        match self.try_commit()? {
+            Committed::Done => Ok(()),
+            Committed::Conflict => Err(Error::Busy),
+        }
+    }
+
+    /// Commits, or reports that another writer published first (see
+    /// `vfs::CONFLICT`), in which case nothing was written and the
+    /// transaction is rolled back, ready to run again.
+    pub fn try_commit(mut self) -> Result<Committed> {
         self.done = true;
         let committed = self.conn.prepare_cached("COMMIT")?.execute([]);
-        if committed.is_err() {
-            self.rollback();
+        match committed {
+            Ok(_) => Ok(Committed::Done),
+            Err(e) => {
+                self.rollback();
+                let conflict = matches!(
+                    &e,
+                    rusqlite::Error::SqliteFailure(code, _) if code.extended_code == vfs::CONFLICT
+                );
+                if conflict {
+                    Ok(Committed::Conflict)
+                } else {
+                    Err(e.into())
+                }
+            }
         }
-        committed?;
-        Ok(())
     }
 
     fn rollback(&self) {

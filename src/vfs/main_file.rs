@@ -11,7 +11,7 @@
 //! commit ends the write: the changed image is dropped.
 
 use super::object::{BeginFailed, CommitFailed, Object, Refreshed, Settings};
-use super::{AttachRequest, Backend, LEASE_LAPSED, VANISHED};
+use super::{AttachRequest, Backend, CONFLICT, LEASE_LAPSED, VANISHED};
 use super::{
     FCNTL_ATTACH, FCNTL_COMMIT_MTIME, FCNTL_DETACH, FCNTL_IMAGE, FCNTL_READ_SCOPE,
     FCNTL_WRITE_INTENT,
@@ -283,6 +283,11 @@ impl MainFile {
                 self.image_valid = false;
                 LEASE_LAPSED
             }
+            Err(CommitFailed::Conflict) => {
+                self.dirty = false;
+                self.image_valid = false;
+                CONFLICT
+            }
             Err(CommitFailed::Io(e)) => {
                 self.dirty = false;
                 self.image_valid = false;
@@ -427,7 +432,7 @@ pub(super) fn io_code(e: &std::io::Error, fallback: c_int) -> c_int {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "kv")))]
 mod tests {
     use super::*;
     use crate::vfs::fs::image::tests::header;

@@ -35,28 +35,45 @@
 //! temporary files, which `temp_store=MEMORY` mostly avoids) go to the
 //! platform's default VFS unchanged.
 
+#[cfg(not(feature = "kv"))]
 mod fs;
 mod io_methods;
 mod journal;
+#[cfg(feature = "kv")]
+pub(crate) mod kv;
 mod main_file;
 mod object;
 mod sqlite_vfs;
 
 pub use sqlite_vfs::register;
 
-/// The backend session images are kept in.
+/// The backend session images are kept in, chosen at build time (the `kv`
+/// feature), and the operations on its root as a whole (`dir`).
+#[cfg(not(feature = "kv"))]
 type Backend = fs::FileObject;
+#[cfg(not(feature = "kv"))]
+pub(crate) use fs::dir;
+#[cfg(feature = "kv")]
+type Backend = kv::KvObject;
+#[cfg(feature = "kv")]
+pub(crate) use kv::dir;
 
-/// Filesystem primitives with one host call each on wasm (see `fs::raw`),
-/// for the few places the store touches the directory itself.
-pub(crate) mod dir {
-    pub use super::fs::raw::{is_preopened_dir, remove_file, set_mtime, stat};
+/// What the storage records of a session's expiry without opening it
+/// (`dir::hint`).
+#[cfg_attr(feature = "kv", allow(dead_code))]
+pub enum Hint {
+    /// Nothing is there any more.
+    Gone,
+    /// The expiry hint (see the store's `expiry::hint_mtime`).
+    At(SystemTime),
+    /// Nothing is recorded beside the session (a key-value bucket): read it.
+    #[cfg_attr(not(feature = "kv"), allow(dead_code))]
+    Unknown,
 }
 
-/// The sweep's clean-up of a lock file left by a writer that died creating
-/// a session (see `fs::lease::remove_orphan`).
-pub(crate) use fs::lease::remove_orphan as remove_orphaned_lock;
-pub use fs::lease::{BREAK_SUFFIX, LOCK_SUFFIX};
+/// `<db>` + these: the filesystem backend's lock file and break directory.
+pub const LOCK_SUFFIX: &str = ".lock";
+pub const BREAK_SUFFIX: &str = ".lock-break";
 
 use rusqlite::{ffi, Connection};
 use std::ffi::{c_int, c_void, CStr};
@@ -78,6 +95,11 @@ pub(super) const TEMPLATE_PARAM_C: &CStr = c"template";
 /// The extended code for "our lease lapsed, nothing was written"; the storage
 /// layer maps it to `busy`.
 pub const LEASE_LAPSED: c_int = ffi::SQLITE_IOERR_LOCK;
+/// The extended code for "another writer published first" (the key-value
+/// backend's compare-and-swap lost): the storage layer runs the transaction
+/// again. SQLite never produces it on this VFS (it is the code of F2FS's
+/// batch-atomic writes), so it cannot be mistaken for anything else.
+pub const CONFLICT: c_int = ffi::SQLITE_IOERR_COMMIT_ATOMIC;
 /// The extended code for "the file was deleted since this connection last
 /// saw it" (another request destroyed the session); mapped to `not-found`.
 pub const VANISHED: c_int = ffi::SQLITE_IOERR_DELETE_NOENT;

@@ -35,6 +35,7 @@ pub enum Refreshed<V> {
 #[derive(Debug)]
 pub enum BeginFailed {
     /// Someone else is writing; SQLite's busy handler retries.
+    #[cfg_attr(feature = "kv", allow(dead_code))]
     Busy,
     /// The storage refuses writes (a directory preopened read-only).
     ReadOnly,
@@ -48,6 +49,11 @@ pub enum CommitFailed {
     /// The writer held the right to publish too long (its lease lapsed):
     /// nothing was written, and retrying is safe.
     Lapsed,
+    /// Someone else published a version since the write began (the
+    /// key-value backend's compare-and-swap lost): nothing was written, and
+    /// the transaction must run again from the version now published.
+    #[cfg_attr(not(feature = "kv"), allow(dead_code))]
+    Conflict,
     /// Publishing the staged version failed; the right to publish is given
     /// back.
     Io(io::Error),

@@ -185,8 +185,10 @@ unsafe extern "C" fn x_full_pathname(
 ) -> c_int {
     // The store builds absolute paths itself, from the configured directory
     // and hex names: nothing to resolve. The unix VFS would lstat every path
-    // component looking for symlinks, six host calls per open.
-    if let Some(name) = name_of(z_name).filter(|n| n.starts_with('/')) {
+    // component looking for symlinks, six host calls per open. A bucket's
+    // `<bucket>/<key>` is no path at all, and must stay as it is.
+    let ours = |n: &&str| cfg!(feature = "kv") || n.starts_with('/');
+    if let Some(name) = name_of(z_name).filter(ours) {
         let bytes = name.as_bytes();
         if bytes.len() >= n_out.max(0) as usize {
             return ffi::SQLITE_CANTOPEN;

@@ -42,13 +42,9 @@
 
 use super::raw::{self, OpenMode, RawFile};
 use crate::vfs::object::CommitFailed;
+use crate::vfs::{BREAK_SUFFIX, LOCK_SUFFIX};
 use std::io;
 use std::time::{Duration, Instant, SystemTime};
-
-/// `<db>` + this: the lock file, which also stages the next version.
-pub const LOCK_SUFFIX: &str = ".lock";
-/// `<db>` + this: the directory that serialises breaking a stale lock.
-pub const BREAK_SUFFIX: &str = ".lock-break";
 
 /// One session file's lock, as seen by one connection.
 pub struct LeaseLock {

@@ -8,6 +8,7 @@
 //! at the path: one `stat` of the open file, whose link count drops to zero
 //! once a commit (or a delete) has replaced it.
 
+pub mod dir;
 pub(crate) mod image;
 pub(crate) mod lease;
 pub(crate) mod raw;

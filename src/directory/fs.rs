@@ -1,10 +1,11 @@
-//! The resumable walk over a session directory, shard by shard in name
-//! order, that `sweep`, the operator listing (`admin`) and the live-session
-//! recount share, so all see the directory the same way and accept each
-//! other's cursors.
+//! The walk over a directory: shard by shard in name order, each shard's
+//! session files in name order. The cursor is the last file examined,
+//! `<shard>/<name>`.
 
+use super::{Others, WalkItem, Walked};
 use crate::error::{Error, Result};
 use crate::layout::{self, SessionFile};
+use crate::vfs;
 
 /// A position in the directory: `<shard>/<file name>`, the last file examined.
 struct Cursor {
@@ -31,39 +32,6 @@ impl Cursor {
     }
 }
 
-/// What the directory walk met, in order.
-pub enum WalkItem<'a> {
-    /// A session file (by its name); each counts against the budget.
-    /// `rel` is `<shard>/<name>`, `path` the full path.
-    Session { rel: &'a str, path: &'a str },
-    /// Any other directory entry (as [`Others`] asks): at the top level,
-    /// anything but a shard directory (reported in a pass's first slice);
-    /// inside a shard, anything not named like a session file (reported once
-    /// per pass, when the walk enters the shard).
-    Other { rel: &'a str },
-}
-
-/// Which entries other than session files a walk reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Others {
-    Skip,
-    /// Those inside shards (the sweep looks there for orphaned locks).
-    InShards,
-    /// Those inside shards and at the top level (the operator listing).
-    Everywhere,
-}
-
-/// Where a walk slice stopped.
-pub struct Walked {
-    /// Pass back to continue; `None` when the pass is complete.
-    pub cursor: Option<String>,
-    pub examined: u32,
-    pub remaining_estimate: u64,
-    /// The shards this slice examined to their end (a sweep recounts their
-    /// live sessions).
-    pub finished_shards: Vec<u8>,
-}
-
 /// One slice of a resumable pass over the session directory, shard by shard
 /// in name order, handing at most `budget` (at least 1) session files to
 /// `visit`. Shared by `sweep` and the operator listing (`admin`), so both
@@ -84,6 +52,7 @@ pub fn walk(
         examined: 0,
         remaining_estimate: 0,
         finished_shards: Vec::new(),
+        pass_total: None,
     };
     if others == Others::Everywhere && start.is_none() {
         for rel in top_level_others(directory)? {
@@ -149,23 +118,8 @@ pub fn walk(
 /// (a directory or a journal that happens to be called that, a file someone
 /// left there) is never examined, counted or deleted.
 pub fn list_shard(dir: &str, shard: &str) -> Result<(Vec<String>, Vec<String>)> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(Default::default())
-        }
-        Err(e) => return Err(e.into()),
-    };
     let (mut names, mut others) = (Vec::new(), Vec::new());
-    for entry in entries.filter_map(|e| e.ok()) {
-        // The entry's type comes with the listing: no extra host call.
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for (name, is_file) in vfs::dir::list(dir)? {
         if is_file && SessionFile::is_session_file_name(shard, &name) {
             names.push(name);
         } else {
@@ -180,14 +134,10 @@ pub fn list_shard(dir: &str, shard: &str) -> Result<(Vec<String>, Vec<String>)> 
 /// The session directory's top-level entries that are not shard
 /// directories, sorted.
 fn top_level_others(dir: &str) -> Result<Vec<String>> {
-    let mut others: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let name = e.file_name();
-            let is_shard_name = name.to_str().is_some_and(layout::is_shard_name);
-            !(is_shard_name && e.file_type().is_ok_and(|t| t.is_dir()))
-        })
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    let mut others: Vec<String> = vfs::dir::list_dirs(dir)?
+        .into_iter()
+        .filter(|(name, is_dir)| !(*is_dir && layout::is_shard_name(name)))
+        .map(|(name, _)| name)
         .collect();
     others.sort();
     Ok(others)

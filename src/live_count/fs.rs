@@ -1,41 +1,11 @@
-//! The opt-in quota on live sessions per directory (`max-live-sessions`).
-//!
-//! A session counts from the write that creates its file until its file is
-//! deleted (destroy, emptied, or found expired by `load` or `sweep`). An
-//! expired session that nobody has loaded or swept yet still counts: the sweep
-//! is what frees that capacity.
-//!
-//! The count lives in a tiny SQLite database in the directory root,
-//! [`LIVE_COUNT_FILE`], one row per shard. Neither the session-file pattern
-//! (`<2 hex>/<64 hex>.db`) nor the sweep ever matches it. Every change is its
-//! own IMMEDIATE transaction, so concurrent requests in separate instances
-//! serialise on it and two creations can never both take the last slot.
-//!
-//! Order of operations, chosen so that crashes only ever make the count too
-//! high (the quota then bites early, never late):
-//! - creation: increment (refusing past the limit), then create the file; if
-//!   creating fails, decrement again.
-//! - deletion: unlink the file, then decrement.
-//! - regenerate: no change in total (one session replaces another), but the
-//!   new id usually hashes to another shard, so the slot moves there.
-//!
-//! Drift and its repair. An instance that dies between the two steps leaves
-//! the count one too high; so does a decrement that failed (say, `busy`).
-//! Deleting files behind the store's back leaves it too high as well. Each
-//! time a sweep finishes a shard, it recounts that shard's files under the
-//! counter's lock and stores the true number, so a full sweep pass resets
-//! every shard. A recount is exact except for operations in flight in that
-//! shard at that instant (a creation between its increment and its file, a
-//! deletion between its unlink and its decrement), each of which can leave
-//! it off by one until the shard's next recount. So between passes the
-//! error is at most the crashes since the last pass plus the operations
-//! that were in flight during the last recounts.
-//!
-//! When `max-live-sessions` is unset, nothing here runs: no file, no
-//! transaction, not even the hash of a shard name.
+//! The count in a directory: a small SQLite database in the root,
+//! [`LIVE_COUNT_FILE`], one row per shard. Every change is its own IMMEDIATE
+//! transaction, so concurrent requests in separate instances serialise on it
+//! and two creations can never both take the last slot. Each time a sweep
+//! finishes a shard, it recounts that shard's files under the counter's lock.
 
 use crate::config::StoreConfig;
-use crate::directory::list_shard;
+use crate::directory::{list_shard, Walked};
 use crate::error::{Error, LimitKind, Result, StorageKind};
 use crate::layout::{self, LIVE_COUNT_FILE};
 use crate::storage::{self, WriteTx};
@@ -107,15 +77,16 @@ pub fn moved(cfg: &StoreConfig, from: &str, to: &str) {
     });
 }
 
-/// Replaces the counts of `shards` with the number of session files they hold
-/// now (called by the sweep for each shard it finished).
-pub fn recount(cfg: &StoreConfig, shards: &[u8]) -> Result<()> {
+/// Replaces the counts of the shards a sweep slice finished with the number
+/// of session files they hold now.
+pub fn correct(cfg: &StoreConfig, walked: &Walked) -> Result<()> {
+    let shards = &walked.finished_shards;
     if cfg.max_live_sessions.is_none() || shards.is_empty() {
         return Ok(());
     }
     update(cfg, |tx, fresh| {
         if !fresh {
-            for &shard in shards {
+            for &shard in shards.iter() {
                 store_count(tx, cfg, shard)?;
             }
         }
