@@ -8,7 +8,7 @@
 //! fails with `not-found` instead of vanishing (the shape of Rack
 //! CVE-2025-46336).
 
-use super::rows::{with_value_raw, PUT};
+use super::sql::{with_value_raw, PUT};
 use super::SCHEMA_VERSION;
 use crate::error::{Error, Result, StorageKind};
 use crate::expiry::{Overrides, Timing};

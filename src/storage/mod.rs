@@ -16,6 +16,7 @@ mod meta;
 mod retry;
 mod rows;
 mod session_db;
+mod sql;
 pub(crate) mod template;
 mod tx;
 

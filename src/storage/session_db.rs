@@ -4,7 +4,7 @@
 use super::connect::connect;
 use super::meta::{live_meta, save_meta, Meta};
 use super::retry::Retry;
-use super::rows::PUT;
+use super::sql::PUT;
 use super::template::{self, Reusable};
 use super::tx::{Committed, WriteTx};
 use super::{DbOptions, SCHEMA};

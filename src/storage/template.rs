@@ -24,7 +24,7 @@
 //! anything, and a short-lived one skips closing it.
 
 use super::connect::{connect_uri, durable_of, lease_of};
-use super::rows::{GET, PUT};
+use super::sql::{GET, PUT};
 use super::tx::WriteTx;
 use super::{DbOptions, Durability, SCHEMA};
 use crate::error::Result;

@@ -2,8 +2,6 @@
 //! one `extern "C"` shim per method, generic over [`VfsFile`], so that each
 //! kind of file (the main database, the journal) is plain safe Rust.
 
-use super::journal::MemoryJournal;
-use super::main_file::MainFile;
 use rusqlite::ffi;
 use std::ffi::{c_int, c_void};
 use std::ptr;
@@ -41,7 +39,7 @@ pub(super) trait VfsFile {
     }
 }
 
-const fn io_methods<T: VfsFile>() -> ffi::sqlite3_io_methods {
+pub(super) const fn io_methods<T: VfsFile>() -> ffi::sqlite3_io_methods {
     ffi::sqlite3_io_methods {
         iVersion: 1,
         xClose: Some(shim_close::<T>),
@@ -64,9 +62,6 @@ const fn io_methods<T: VfsFile>() -> ffi::sqlite3_io_methods {
         xUnfetch: None,
     }
 }
-
-pub(super) static MAIN_METHODS: ffi::sqlite3_io_methods = io_methods::<MainFile>();
-pub(super) static JOURNAL_METHODS: ffi::sqlite3_io_methods = io_methods::<MemoryJournal>();
 
 pub(super) unsafe fn state<'a, T>(file: *mut ffi::sqlite3_file) -> &'a mut T {
     &mut *(*file.cast::<Handle>()).state.cast::<T>()

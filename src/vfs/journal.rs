@@ -1,12 +1,15 @@
 //! SQLite's rollback journal, in memory.
 
-use crate::vfs::io_methods::{read_from, write_into, VfsFile};
+use crate::vfs::io_methods::{io_methods, read_from, write_into, VfsFile};
 use rusqlite::ffi;
 use std::ffi::c_int;
 
 /// SQLite's rollback journal for one transaction, in memory: it serves to
 /// undo a transaction that fails or rolls back, never crash recovery (a
 /// commit is a rename, see the module docs).
+/// SQLite's methods for a journal.
+pub(super) static METHODS: ffi::sqlite3_io_methods = io_methods::<MemoryJournal>();
+
 pub(super) struct MemoryJournal {
     pub(super) data: Vec<u8>,
 }

@@ -16,12 +16,15 @@ use super::{
     FCNTL_ATTACH, FCNTL_COMMIT_MTIME, FCNTL_DETACH, FCNTL_IMAGE, FCNTL_READ_SCOPE,
     FCNTL_WRITE_INTENT,
 };
-use crate::vfs::io_methods::{read_from, write_into, VfsFile};
+use crate::vfs::io_methods::{io_methods, read_from, write_into, VfsFile};
 use rusqlite::ffi;
 use std::ffi::{c_int, c_void};
 use std::time::{Duration, SystemTime};
 
 type Version = <Backend as Object>::Version;
+
+/// SQLite's methods for a main database file.
+pub(super) static METHODS: ffi::sqlite3_io_methods = io_methods::<MainFile>();
 
 /// One connection's view of a session database.
 pub(super) struct MainFile {

@@ -2,9 +2,9 @@
 //! to open, delete and find files. Session databases and their journals are
 //! ours; everything else goes to the platform's default VFS unchanged.
 
-use super::io_methods::{Handle, JOURNAL_METHODS, MAIN_METHODS};
-use super::journal::MemoryJournal;
-use super::main_file::{MainFile, OpenFailed};
+use super::io_methods::Handle;
+use super::journal::{self, MemoryJournal};
+use super::main_file::{self, MainFile, OpenFailed};
 use super::object::Settings;
 use super::{DEFAULT_LEASE_MS, DURABLE_PARAM_C, LEASE_PARAM_C, TEMPLATE_PARAM_C, VFS_NAME_C};
 use rusqlite::ffi;
@@ -87,7 +87,7 @@ pub(super) unsafe fn main_of_journal(z: *const c_char) -> Option<&'static mut Ma
     // SAFETY: only called with journal names that came from SQLite's pager,
     // for which sqlite3_database_file_object is defined.
     let file = ffi::sqlite3_database_file_object(z);
-    if file.is_null() || !ptr::eq((*file).pMethods, &MAIN_METHODS) {
+    if file.is_null() || !ptr::eq((*file).pMethods, &main_file::METHODS) {
         return None;
     }
     Some(&mut *((*file.cast::<Handle>()).state.cast::<MainFile>()))
@@ -130,14 +130,14 @@ unsafe extern "C" fn x_open(
             }
         };
         (*handle).state = Box::into_raw(Box::new(main)).cast();
-        (*file).pMethods = &MAIN_METHODS;
+        (*file).pMethods = &main_file::METHODS;
     } else {
         if main_of_journal(z_name).is_none() {
             return ffi::SQLITE_CANTOPEN;
         }
         let journal = Box::new(MemoryJournal { data: Vec::new() });
         (*handle).state = Box::into_raw(journal).cast();
-        (*file).pMethods = &JOURNAL_METHODS;
+        (*file).pMethods = &journal::METHODS;
     }
     if !out_flags.is_null() {
         *out_flags = flags;
