@@ -206,14 +206,26 @@ unsafe extern "C" fn x_full_pathname(
 /// SQLite seeds its PRNG from here once per instance. The unix VFS tries to
 /// open `/dev/urandom`, which under WASI is not there and costs wasi-libc's
 /// own `get-directories` before falling back to the time; `wasi:random` is
-/// one call and really random.
+/// one call and really random. The key-value build asks through `getrandom`
+/// instead, which imports `wasi:random` at the oldest 0.2 version, so that
+/// component imports nothing newer than hosts such as Spin provide.
 unsafe extern "C" fn x_randomness(vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(feature = "kv")))]
     {
         let _ = vfs;
         let bytes = wasip2::random::random::get_random_bytes(n.max(0) as u64);
         ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), bytes.len());
         bytes.len() as c_int
+    }
+    #[cfg(all(target_arch = "wasm32", feature = "kv"))]
+    {
+        let _ = vfs;
+        // SAFETY: SQLite hands a buffer of `n` bytes.
+        let buf = std::slice::from_raw_parts_mut(out.cast::<u8>(), n.max(0) as usize);
+        match getrandom::fill(buf) {
+            Ok(()) => n,
+            Err(_) => 0,
+        }
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
