@@ -1,11 +1,6 @@
 # The two README commands are `make demo` and `make test`. Each runs
-# .ci/setup.sh first, which installs whatever is missing.
-
-# Building the bundled SQLite for wasm32-wasip2 needs clang and Debian's
-# wasi-libc headers; without -isystem, clang would pick up glibc's.
-export CC_wasm32_wasip2 ?= clang-19
-export AR_wasm32_wasip2 ?= llvm-ar-19
-export CFLAGS_wasm32_wasip2 ?= -isystem /usr/include/wasm32-wasi
+# .ci/setup.sh first, which installs whatever is missing. The C toolchain
+# for the component's SQLite is named in .cargo/config.toml.
 # wasmtime takes minutes to compile: keep build output outside the checkout so
 # that fresh clones (and CI) reuse it. Override to build elsewhere.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/sqlite-sessions/target
@@ -16,9 +11,8 @@ CARGO_PROFILE := --release
 
 # The edge demo's port on 127.0.0.1: `make demo PORT=9000`.
 PORT ?= 8080
-# Where examples/edge-artifacts puts the composed demo (app + store).
-EDGE_WASM := $(CARGO_TARGET_DIR)/component/wasm32-wasip2/component/edge_demo.wasm
-# The store, pre-initialised (`make preinit`), for hosts that load a .wasm.
+# The store, pre-initialised (`make preinit`), for hosts that load a .wasm;
+# next to the store component the artifacts crate builds.
 PREINIT_WASM := $(CARGO_TARGET_DIR)/component/wasm32-wasip2/component/sqlite_sessions.preinit.wasm
 
 .PHONY: setup polyglot-setup demo demo-script edge-wasm preinit test lint bench component
@@ -42,10 +36,10 @@ demo: setup
 demo-script: setup
 	cargo run $(CARGO_PROFILE) -p host-test --bin demo -- --dir ./sessions
 
-# Just the composed demo component, for `wasmtime serve` or Spin.
+# Just the composed demo component, for `wasmtime serve` or Spin: prints its
+# path.
 edge-wasm: setup
-	cargo build $(CARGO_PROFILE) -p edge-artifacts
-	@echo "$(EDGE_WASM)"
+	cargo run $(CARGO_PROFILE) -p sqlite-sessions-artifacts --example paths -- edge-demo
 
 # The store with its `wizer-initialize` already run and snapshotted
 # (host-test/src/preinit.rs): plug this one into an app for `wasmtime serve`

@@ -22,7 +22,7 @@ fi
 rustup toolchain install --no-self-update
 
 # `wac plug` composes the edge demo's app with the store
-# (examples/edge-artifacts/build.rs), and the polyglot guests. Built from
+# (artifacts/build.rs), and the polyglot guests. Built from
 # crates.io once, without default features (no registry client or WIT
 # input, which `wac plug` does not use), which leaves most of its
 # dependencies out.

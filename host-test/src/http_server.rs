@@ -6,7 +6,7 @@
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
 //! use host_test::http_server::{EdgeServer, ServerOptions};
-//! let options = ServerOptions::new(edge_artifacts::COMPOSED_PATH, "./sessions");
+//! let options = ServerOptions::new("edge_demo.wasm", "./sessions");
 //! let running = EdgeServer::new(&options)?.bind(options.addr).await?;
 //! println!("{}", running.url());
 //! running.stop().await;
@@ -50,7 +50,8 @@ use self::state::{host_response, ServerState};
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// The component to serve: it must export `wasi:http/incoming-handler`
-    /// and import nothing but WASI (for the demo: `edge_artifacts::COMPOSED_PATH`).
+    /// and import nothing but WASI (for the demo: the artifacts crate's
+    /// `edge_demo()`).
     pub component: PathBuf,
     /// The host directory every instance sees as [`guest_dir`](Self::guest_dir).
     /// It must exist.

@@ -46,8 +46,6 @@ mod bindings {
     });
 }
 
-include!(concat!(env!("OUT_DIR"), "/component_path.rs"));
-
 pub use admin::AdminRef;
 pub use bindings::exports::sqlite_sessions::store::sessions::{
     BatchError, BatchOp, BatchResult, Config, CookieConfig, Durability, Error, ExpirySettings,

@@ -13,7 +13,6 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::SessionStorePre;
 use crate::request::{Request, RequestOptions, RequestState};
-use crate::COMPONENT_PATH;
 
 /// Engine-level settings: they change how the component is compiled or how
 /// instances are allocated, so they are fixed for a [`Runtime`]'s lifetime.
@@ -38,8 +37,8 @@ pub struct RuntimeOptions {
     pub max_memory_bytes: usize,
     /// Where to keep the compiled (`.cwasm`) form of the component, so a
     /// second process skips Cranelift. `None` compiles every time.
-    /// [`Runtime::new`] defaults it to the directory of [`COMPONENT_PATH`],
-    /// inside cargo's target directory.
+    /// [`Runtime::new`] defaults it to the directory of the store component
+    /// the artifacts crate built, inside cargo's target directory.
     pub cache_dir: Option<PathBuf>,
     /// Count the WASI host calls each request makes, by function (see
     /// [`Request::host_calls`](crate::Request::host_calls)). On by default:
@@ -95,8 +94,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// The component built by `build.rs`, with default options and the
-    /// compiled-artifact cache next to it in the target directory.
+    /// The store component the artifacts crate built, with default options
+    /// and the compiled-artifact cache next to it in the target directory.
     pub fn new() -> anyhow::Result<Self> {
         let path = default_component_path()?;
         let options = RuntimeOptions {
@@ -196,16 +195,10 @@ impl Runtime {
     }
 }
 
-/// The component `build.rs` built ([`COMPONENT_PATH`]), or an error saying
-/// why there is none.
+/// The store component the artifacts crate built, or an error saying why
+/// there is none (what is missing to build it).
 pub fn default_component_path() -> anyhow::Result<PathBuf> {
-    if COMPONENT_PATH.is_empty() {
-        bail!(
-            "host-test was built with SQLITE_SESSIONS_SKIP_COMPONENT_BUILD=1, so there is \
-             no component; rebuild without it, or use Runtime::from_file"
-        );
-    }
-    Ok(PathBuf::from(COMPONENT_PATH))
+    Ok(sqlite_sessions_artifacts::store()?.to_path_buf())
 }
 
 /// Set to `1` to write `/tmp/perf-<pid>.map`, so that `perf record` /

@@ -30,7 +30,8 @@ fn compiled() -> &'static EdgeServer {
     static SERVER: OnceLock<EdgeServer> = OnceLock::new();
     SERVER.get_or_init(|| {
         let dir = std::env::temp_dir();
-        let options = ServerOptions::new(edge_artifacts::COMPOSED_PATH, dir);
+        let composed = sqlite_sessions_artifacts::edge_demo().unwrap_or_else(|e| panic!("{e}"));
+        let options = ServerOptions::new(composed, dir);
         EdgeServer::new(&options).expect("compiling the composed edge demo")
     })
 }
@@ -38,12 +39,13 @@ fn compiled() -> &'static EdgeServer {
 /// The same demo with the store pre-initialised first, composed the way
 /// the README tells `wasmtime serve` and Spin users to: the store through
 /// `host_test::preinit` (what `make preinit` runs), then `wac plug` (`$WAC`
-/// or `wac` on `PATH`, as `examples/edge-artifacts` uses).
+/// or `wac` on `PATH`, as the artifacts crate uses).
 fn compiled_preinit() -> &'static EdgeServer {
     static SERVER: OnceLock<EdgeServer> = OnceLock::new();
     SERVER.get_or_init(|| {
         let work = tempfile::tempdir().unwrap();
-        let store = std::fs::read(edge_artifacts::STORE_PATH).unwrap();
+        let store = std::fs::read(host_test::default_component_path().unwrap()).unwrap();
+        let app = sqlite_sessions_artifacts::edge_app().unwrap_or_else(|e| panic!("{e}"));
         let store_pre = work.path().join("sqlite_sessions.preinit.wasm");
         let snapshot = host_test::preinit::preinitialize(&store).expect("pre-initialising");
         assert_ne!(snapshot, store, "the snapshot carries the prepared memory");
@@ -52,7 +54,7 @@ fn compiled_preinit() -> &'static EdgeServer {
         let wac = std::env::var_os("WAC").unwrap_or_else(|| "wac".into());
         let status = std::process::Command::new(wac)
             .arg("plug")
-            .arg(edge_artifacts::APP_PATH)
+            .arg(app)
             .arg("--plug")
             .arg(&store_pre)
             .arg("-o")

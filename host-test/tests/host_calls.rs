@@ -6,7 +6,6 @@
 
 use host_test::{
     default_config, HostCallCounts, Request, RequestOptions, Runtime, RuntimeOptions,
-    COMPONENT_PATH,
 };
 use std::path::Path;
 
@@ -221,7 +220,9 @@ fn counting_off_links_stock_wasi_and_reads_zero() -> anyhow::Result<()> {
     let runtime = Runtime::with_options(RuntimeOptions {
         count_host_calls: false,
         max_instances: 4,
-        cache_dir: Path::new(COMPONENT_PATH).parent().map(Path::to_path_buf),
+        cache_dir: host_test::default_component_path()?
+            .parent()
+            .map(Path::to_path_buf),
         ..RuntimeOptions::default()
     })?;
     assert!(!runtime.counts_host_calls());

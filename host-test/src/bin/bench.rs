@@ -49,7 +49,7 @@
 use anyhow::Context;
 use host_test::{
     Config, Durability, FakeClock, HostCallCounts, MemoryStats, Request, RequestOptions, Runtime,
-    RuntimeOptions, SessionHandle, StoreHandle, COMPONENT_PATH,
+    RuntimeOptions, SessionHandle, StoreHandle,
 };
 use sqlite_sessions::{Store, StoreConfig};
 use std::path::{Path, PathBuf};
@@ -193,10 +193,11 @@ fn runtime_with(
     preinitialize: bool,
 ) -> anyhow::Result<Runtime> {
     let defaults = RuntimeOptions::default();
+    let component = host_test::default_component_path()?;
     Runtime::with_options(RuntimeOptions {
         count_host_calls,
         max_instances,
-        cache_dir: Path::new(COMPONENT_PATH).parent().map(Path::to_path_buf),
+        cache_dir: component.parent().map(Path::to_path_buf),
         keep_resident_bytes: *KEEP_RESIDENT.get().unwrap_or(&defaults.keep_resident_bytes),
         preinitialize,
         ..defaults

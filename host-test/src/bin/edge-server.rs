@@ -4,7 +4,7 @@
 //!
 //! Usage: `edge-server [--port N] [--dir PATH] [--component FILE.wasm]`
 //! (defaults: 8080, `./sessions`, created if missing, and the composed demo
-//! built by `examples/edge-artifacts`). `--port 0` picks a free port.
+//! the artifacts crate built). `--port 0` picks a free port.
 
 use std::path::PathBuf;
 
@@ -14,15 +14,20 @@ use host_test::http_server::{EdgeServer, ServerOptions};
 struct Args {
     port: u16,
     dir: PathBuf,
-    component: PathBuf,
+    /// `None`: the composed demo the artifacts crate built.
+    component: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    let component = match args.component {
+        Some(path) => path,
+        None => sqlite_sessions_artifacts::edge_demo()?.to_path_buf(),
+    };
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
-    let mut options = ServerOptions::new(&args.component, &args.dir);
+    let mut options = ServerOptions::new(&component, &args.dir);
     options.addr.set_port(args.port);
 
     let server = EdgeServer::new(&options)?;
@@ -30,11 +35,11 @@ async fn main() -> anyhow::Result<()> {
     let addr = running.local_addr();
     println!("Edge demo: {}", running.url());
     println!("  sessions:  {} (the app's /sessions)", args.dir.display());
-    println!("  component: {}", args.component.display());
+    println!("  component: {}", component.display());
     println!(
         "  the same under the wasmtime CLI: wasmtime serve -S cli --addr {addr} --dir {}::/sessions {}",
         args.dir.display(),
-        args.component.display()
+        component.display()
     );
     println!("Press Ctrl-C to stop.");
 
@@ -45,13 +50,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    if edge_artifacts::COMPOSED_PATH.is_empty() {
-        bail!("built with SQLITE_SESSIONS_SKIP_COMPONENT_BUILD=1: there is no demo component");
-    }
     let mut args = Args {
         port: 8080,
         dir: PathBuf::from("./sessions"),
-        component: PathBuf::from(edge_artifacts::COMPOSED_PATH),
+        component: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,7 +66,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     .with_context(|| format!("--port {v}: not a port number"))?;
             }
             "--dir" => args.dir = PathBuf::from(value()?),
-            "--component" => args.component = PathBuf::from(value()?),
+            "--component" => args.component = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 println!("usage: edge-server [--port N] [--dir PATH] [--component FILE.wasm]");
                 std::process::exit(0);
