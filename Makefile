@@ -42,8 +42,8 @@ edge-wasm: setup
 	cargo run $(CARGO_PROFILE) -p sqlite-sessions-artifacts --example paths -- edge-demo
 
 # The store with its `wizer-initialize` already run and snapshotted
-# (host-test/src/preinit.rs): plug this one into an app for `wasmtime serve`
-# or Spin, and each request skips compiling SQL.
+# (host/src/preinit.rs): plug this one into an app for `wasmtime serve` or
+# Spin, and each request skips compiling SQL.
 preinit: setup
 	cargo run $(CARGO_PROFILE) -p host-test --bin preinit -- $(PREINIT_WASM)
 

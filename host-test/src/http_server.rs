@@ -14,7 +14,7 @@
 //! # }
 //! ```
 //!
-//! This is [`Runtime`](crate::Runtime)'s shape for HTTP: compile once,
+//! This is the embedding library's `Runtime` shape for HTTP: compile once,
 //! pre-instantiate once (`ProxyPre`), then one cheap instance per request
 //! from the pooling allocator. It differs where HTTP needs it: the engine
 //! runs guests asynchronously (wasmtime-wasi-http is built on tokio), and the
@@ -66,7 +66,7 @@ pub struct ServerOptions {
     /// Default 64.
     pub max_concurrent_requests: u32,
     /// The most linear memory one instance's memories may each grow to.
-    /// Default 64 MiB, as for [`RuntimeOptions`](crate::RuntimeOptions).
+    /// Default 64 MiB, as for the embedding library's `RuntimeOptions`.
     pub max_memory_bytes: usize,
     /// How long the guest may take to produce a response's status and
     /// headers before the client gets a 504 and the instance is dropped.
@@ -88,7 +88,7 @@ impl ServerOptions {
         Self {
             component,
             session_dir: session_dir.into(),
-            guest_dir: crate::DEFAULT_GUEST_DIR.to_owned(),
+            guest_dir: sqlite_sessions_host::DEFAULT_GUEST_DIR.to_owned(),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             max_concurrent_requests: 64,
             max_memory_bytes: 64 << 20,

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{cbor, finish, Env};
-use host_test::{Error, ExpirySettings, FakeClock, RequestOptions};
 use serde_json::{json, Value};
+use sqlite_sessions_host::{Error, ExpirySettings, FakeClock, RequestOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

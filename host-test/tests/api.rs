@@ -3,7 +3,7 @@
 mod common;
 
 use common::{cbor, finish, json_of, Env};
-use host_test::{default_config, Error, LimitExceeded, LimitKind, PathSegment, Runtime};
+use sqlite_sessions_host::{default_config, Error, LimitExceeded, LimitKind, PathSegment};
 
 fn key(k: &str) -> PathSegment {
     PathSegment::Key(k.into())
@@ -367,7 +367,7 @@ fn quotas_are_too_large_and_leave_data_unchanged() {
 #[test]
 fn open_rejects_bad_config() {
     let env = Env::new();
-    let mut req = Runtime::shared().request(env.path()).unwrap();
+    let mut req = host_test::runtime().request(env.path()).unwrap();
     let mut bad = Vec::new();
     let mut c = default_config();
     c.directory = "/sessions/does-not-exist".into();
@@ -387,7 +387,7 @@ fn open_rejects_bad_config() {
     bad.push(c);
     let mut c = default_config();
     c.cookie.secure = Some(false);
-    c.cookie.same_site = Some(host_test::SameSite::None);
+    c.cookie.same_site = Some(sqlite_sessions_host::SameSite::None);
     bad.push(c);
     let mut c = default_config();
     c.file_name_secret = Some(vec![]);

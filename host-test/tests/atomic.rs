@@ -5,7 +5,7 @@
 mod common;
 
 use common::{cbor, finish, Env};
-use host_test::{
+use sqlite_sessions_host::{
     default_config, BatchError, BatchOp, BatchResult, Error, KeyDelta, KeyPath, KeyPathValue,
     KeyValue, LimitExceeded, LimitKind, PathSegment, SessionRef,
 };

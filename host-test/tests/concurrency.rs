@@ -16,9 +16,10 @@ mod common;
 
 use common::{cbor, finish, Env};
 use host_test::rng::SplitMix64;
-use host_test::{
-    default_config, stress, BatchOp, BatchResult, Config, Error, KeyDelta, KeyPathValue, KeyValue,
-    PathSegment, Request, Runtime, SessionHandle, StoreHandle,
+use host_test::stress;
+use sqlite_sessions_host::{
+    default_config, BatchOp, BatchResult, Config, Error, KeyDelta, KeyPathValue, KeyValue,
+    PathSegment, Request, SessionHandle, StoreHandle,
 };
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -56,7 +57,7 @@ fn increments_from_threads(threads: u32, per_thread: u32) {
             .map(|_| {
                 scope.spawn(|| {
                     stress::increment_worker(
-                        Runtime::shared(),
+                        host_test::runtime(),
                         env.path(),
                         &env.config,
                         &id,

@@ -9,9 +9,9 @@ mod common;
 use common::Env;
 use cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use cookie::{Cookie, SameSite as CookieSameSite};
-use host_test::{
-    default_config, Config, Error, ExpirySettings, FakeClock, Request, RequestOptions, Runtime,
-    SameSite, StoreHandle,
+use sqlite_sessions_host::{
+    default_config, Config, Error, ExpirySettings, FakeClock, Request, RequestOptions, SameSite,
+    StoreHandle,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -121,7 +121,7 @@ fn matrix() -> Vec<Attrs> {
 }
 
 fn clocked_request(env: &Env, clock: &FakeClock) -> Request {
-    Runtime::shared()
+    host_test::runtime()
         .request_with(
             env.path(),
             RequestOptions {
@@ -287,7 +287,7 @@ fn lifetime_follows_the_expiry_model() {
 #[test]
 fn malformed_cookie_attributes_are_config_errors() {
     let env = Env::new();
-    let mut req = Runtime::shared().request(env.path()).unwrap();
+    let mut req = host_test::runtime().request(env.path()).unwrap();
     let mut bad: Vec<(&str, Config)> = Vec::new();
     for name in ["", "a b", "a;b", "a=b", "a,b", "é", "a\tb", "(x)"] {
         let mut c = default_config();

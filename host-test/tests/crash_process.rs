@@ -9,7 +9,7 @@
 mod common;
 
 use common::{integrity, lock_path, session_path};
-use host_test::{default_config, Runtime};
+use sqlite_sessions_host::default_config;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -24,7 +24,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
         .unwrap_or(15);
     let lease_ms = 100u32;
     let dir = tempfile::tempdir().unwrap();
-    let rt = Runtime::shared();
+    let rt = host_test::runtime();
     let mut cfg = default_config();
     cfg.lock_lease_ms = Some(lease_ms);
     cfg.busy_timeout_ms = Some(30_000);

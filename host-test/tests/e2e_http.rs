@@ -38,16 +38,17 @@ fn compiled() -> &'static EdgeServer {
 
 /// The same demo with the store pre-initialised first, composed the way
 /// the README tells `wasmtime serve` and Spin users to: the store through
-/// `host_test::preinit` (what `make preinit` runs), then `wac plug` (`$WAC`
-/// or `wac` on `PATH`, as the artifacts crate uses).
+/// `sqlite_sessions_host::preinit` (what `make preinit` runs), then `wac
+/// plug` (`$WAC` or `wac` on `PATH`, as the artifacts crate uses).
 fn compiled_preinit() -> &'static EdgeServer {
     static SERVER: OnceLock<EdgeServer> = OnceLock::new();
     SERVER.get_or_init(|| {
         let work = tempfile::tempdir().unwrap();
-        let store = std::fs::read(host_test::default_component_path().unwrap()).unwrap();
+        let store = std::fs::read(host_test::component()).unwrap();
         let app = sqlite_sessions_artifacts::edge_app().unwrap_or_else(|e| panic!("{e}"));
         let store_pre = work.path().join("sqlite_sessions.preinit.wasm");
-        let snapshot = host_test::preinit::preinitialize(&store).expect("pre-initialising");
+        let snapshot =
+            sqlite_sessions_host::preinit::preinitialize(&store).expect("pre-initialising");
         assert_ne!(snapshot, store, "the snapshot carries the prepared memory");
         std::fs::write(&store_pre, snapshot).unwrap();
         let composed = work.path().join("edge_demo.preinit.wasm");

@@ -11,7 +11,7 @@
 mod common;
 
 use common::{lock_path as lock_of, session_path as file_of};
-use host_test::{
+use sqlite_sessions_host::{
     default_config, Config, Durability, Error, Request, RequestOptions, Runtime, RuntimeOptions,
 };
 use std::collections::BTreeSet;
@@ -31,7 +31,7 @@ fn open(
     dir: &Path,
     cfg: &Config,
     fuel: Option<u64>,
-) -> (Request, host_test::StoreHandle) {
+) -> (Request, sqlite_sessions_host::StoreHandle) {
     let options = RequestOptions {
         fuel,
         ..RequestOptions::default()
@@ -71,7 +71,7 @@ fn integrity(dir: &Path, id: &str) -> String {
 #[test]
 fn a_held_lock_gives_busy_after_the_timeout_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = Runtime::shared();
+    let rt = host_test::runtime();
     let cfg = config(60_000, 150);
     let id = create_with(rt, dir.path(), &cfg, "a");
 
@@ -117,7 +117,7 @@ fn a_held_lock_gives_busy_after_the_timeout_and_nothing_is_written() {
 #[test]
 fn a_lock_left_behind_is_broken_after_the_lease_and_not_before() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = Runtime::shared();
+    let rt = host_test::runtime();
     let lease = 300;
     let cfg = config(lease, 5000);
     let id = create_with(rt, dir.path(), &cfg, "a");
@@ -153,7 +153,7 @@ fn a_short_busy_timeout_cannot_break_a_lease_it_has_not_watched() {
     // been seen unchanged for a whole lease, so it reports busy rather than
     // guessing that the holder is dead.
     let dir = tempfile::tempdir().unwrap();
-    let rt = Runtime::shared();
+    let rt = host_test::runtime();
     let cfg = config(1000, 100);
     let id = create_with(rt, dir.path(), &cfg, "a");
     std::fs::File::create_new(lock_of(dir.path(), &id)).unwrap();
@@ -178,11 +178,10 @@ fn lock_state(lock: &Path) -> Option<(u64, std::time::SystemTime)> {
 fn fuel_runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        Runtime::with_options(RuntimeOptions {
+        host_test::runtime_with(RuntimeOptions {
             consume_fuel: true,
-            ..RuntimeOptions::default()
+            ..host_test::runtime_options()
         })
-        .unwrap()
     })
 }
 

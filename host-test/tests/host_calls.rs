@@ -4,14 +4,14 @@
 //! step, so a change that adds calls fails here; `bench` prints the exact
 //! figures. Run with `--nocapture` to see them.
 
-use host_test::{
-    default_config, HostCallCounts, Request, RequestOptions, Runtime, RuntimeOptions,
+use sqlite_sessions_host::{
+    default_config, FakeClock, HostCallCounts, Request, RequestOptions, Runtime, RuntimeOptions,
 };
 use std::path::Path;
 
 /// A fixed wall clock: a real one could cross `activity-granularity-seconds`
 /// between two runs, and the load that did would write, making more calls.
-fn options(clock: &host_test::FakeClock) -> RequestOptions {
+fn options(clock: &FakeClock) -> RequestOptions {
     RequestOptions {
         wall_clock: Some(clock.clone()),
         ..RequestOptions::default()
@@ -19,7 +19,7 @@ fn options(clock: &host_test::FakeClock) -> RequestOptions {
 }
 
 /// Creates a session holding `user` and `counter` and returns its id.
-fn seed(runtime: &Runtime, dir: &Path, clock: &host_test::FakeClock) -> anyhow::Result<String> {
+fn seed(runtime: &Runtime, dir: &Path, clock: &FakeClock) -> anyhow::Result<String> {
     let mut req = runtime.request_with(dir, options(clock))?;
     let store = req.open_store(&default_config())??;
     let s = req.store(&store).create()?;
@@ -48,7 +48,7 @@ struct Cycle {
 
 /// One cycle: fresh instance, open, load `id`, get `user`, set `counter` to
 /// the value it already has (so every run sees the same files), drop.
-fn cycle(runtime: &Runtime, dir: &Path, clock: &host_test::FakeClock, id: &str) -> Cycle {
+fn cycle(runtime: &Runtime, dir: &Path, clock: &FakeClock, id: &str) -> Cycle {
     let mut req: Request = runtime.request_with(dir, options(clock)).unwrap();
     let instantiate = req.host_calls();
     let step = |req: &mut Request, before: &HostCallCounts| req.host_calls().since(before);
@@ -86,9 +86,9 @@ fn cycle(runtime: &Runtime, dir: &Path, clock: &host_test::FakeClock, id: &str) 
 #[test]
 fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let runtime = Runtime::shared();
+    let runtime = host_test::runtime();
     assert!(runtime.counts_host_calls(), "counting is on by default");
-    let clock = host_test::FakeClock::default();
+    let clock = FakeClock::default();
     let id = seed(runtime, dir.path(), &clock)?;
 
     let first = cycle(runtime, dir.path(), &clock, &id);
@@ -174,8 +174,8 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
 #[test]
 fn reset_clears_and_counting_restarts() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let runtime = Runtime::shared();
-    let clock = host_test::FakeClock::default();
+    let runtime = host_test::runtime();
+    let clock = FakeClock::default();
     let id = seed(runtime, dir.path(), &clock)?;
 
     let mut req = runtime.request_with(dir.path(), options(&clock))?;
@@ -217,17 +217,14 @@ fn reset_clears_and_counting_restarts() -> anyhow::Result<()> {
 
 #[test]
 fn counting_off_links_stock_wasi_and_reads_zero() -> anyhow::Result<()> {
-    let runtime = Runtime::with_options(RuntimeOptions {
+    let runtime = host_test::runtime_with(RuntimeOptions {
         count_host_calls: false,
         max_instances: 4,
-        cache_dir: host_test::default_component_path()?
-            .parent()
-            .map(Path::to_path_buf),
-        ..RuntimeOptions::default()
-    })?;
+        ..host_test::runtime_options()
+    });
     assert!(!runtime.counts_host_calls());
     let dir = tempfile::tempdir()?;
-    let clock = host_test::FakeClock::default();
+    let clock = FakeClock::default();
     let id = seed(&runtime, dir.path(), &clock)?;
 
     let mut req = runtime.request_with(dir.path(), options(&clock))?;
@@ -244,8 +241,8 @@ fn counting_off_links_stock_wasi_and_reads_zero() -> anyhow::Result<()> {
 #[test]
 fn trace_lists_the_counted_calls_in_order() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let runtime = Runtime::shared();
-    let clock = host_test::FakeClock::default();
+    let runtime = host_test::runtime();
+    let clock = FakeClock::default();
     let id = seed(runtime, dir.path(), &clock)?;
 
     let mut req = runtime.request_with(dir.path(), options(&clock))?;

@@ -9,8 +9,8 @@
 mod common;
 
 use common::{integrity, session_path as file_of};
-use host_test::{
-    default_config, Config, Error, FakeClock, Request, RequestOptions, Runtime, StoreHandle,
+use sqlite_sessions_host::{
+    default_config, Config, Error, FakeClock, Request, RequestOptions, StoreHandle,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,7 +29,7 @@ fn request(dir: &Path) -> (Request, StoreHandle) {
 }
 
 fn request_with(dir: &Path, options: RequestOptions) -> (Request, StoreHandle) {
-    let mut req = Runtime::shared().request_with(dir, options).unwrap();
+    let mut req = host_test::runtime().request_with(dir, options).unwrap();
     let store = req.open_store(&config()).unwrap().unwrap();
     (req, store)
 }

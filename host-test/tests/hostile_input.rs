@@ -10,12 +10,12 @@
 mod common;
 
 use common::{finish, Env};
-use host_test::{
-    default_config, Config, CookieConfig, Error, LimitKind, PathSegment, Request, Runtime,
-    SameSite, SessionHandle, SessionRef, StoreHandle, StoreRef,
-};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
+use sqlite_sessions_host::{
+    default_config, Config, CookieConfig, Error, LimitKind, PathSegment, Request, SameSite,
+    SessionHandle, SessionRef, StoreHandle, StoreRef,
+};
 use std::cell::{Cell, RefCell};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -861,7 +861,7 @@ static CONFIGS_RELOADED: AtomicU64 = AtomicU64::new(0);
 
 fn check_config(cfg: Config) -> Result<(), String> {
     let env = Env::with_config(cfg.clone());
-    let mut req = Runtime::shared()
+    let mut req = host_test::runtime()
         .request(env.path())
         .map_err(|e| format!("instantiate: {e:?}"))?;
     let store = match req
@@ -1151,7 +1151,7 @@ fn bug_huge_timeouts_expire_sessions_at_once() {
             _ => cfg.absolute_timeout_seconds = Some(secs),
         }
         let env = Env::with_config(cfg.clone());
-        let mut req = Runtime::shared().request(env.path()).unwrap();
+        let mut req = host_test::runtime().request(env.path()).unwrap();
         let store = match req.open_store(&cfg).unwrap() {
             Ok(store) => store,
             Err(Error::Config(_)) => continue, // refusing it is fine
@@ -1180,7 +1180,7 @@ fn bug_huge_busy_timeout_traps() {
     let mut cfg = default_config();
     cfg.busy_timeout_ms = Some(u32::MAX);
     let env = Env::with_config(cfg.clone());
-    let mut req = Runtime::shared().request(env.path()).unwrap();
+    let mut req = host_test::runtime().request(env.path()).unwrap();
     match req.open_store(&cfg).unwrap() {
         Err(Error::Config(_)) => {} // refusing it is fine
         Err(e) => panic!("open: {e:?}"),

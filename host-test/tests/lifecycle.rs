@@ -4,7 +4,7 @@
 mod common;
 
 use common::{finish, Env};
-use host_test::{default_config, Error, FakeClock, RequestOptions};
+use sqlite_sessions_host::{default_config, Error, FakeClock, RequestOptions};
 use std::time::{Duration, SystemTime};
 
 #[test]
@@ -219,7 +219,13 @@ fn destroying_a_never_written_session_is_a_no_op() {
 
 const T0: u64 = 1_800_000_000;
 
-fn clocked(env: &Env, clock: &FakeClock) -> (host_test::Request, host_test::StoreHandle) {
+fn clocked(
+    env: &Env,
+    clock: &FakeClock,
+) -> (
+    sqlite_sessions_host::Request,
+    sqlite_sessions_host::StoreHandle,
+) {
     env.request_with(RequestOptions {
         wall_clock: Some(clock.clone()),
         ..Default::default()

@@ -6,9 +6,9 @@
 mod common;
 
 use common::{finish, Env};
-use host_test::{
+use sqlite_sessions_host::{
     default_config, Error, ExpirySettings, FakeClock, LimitExceeded, LimitKind, Request,
-    RequestOptions, Runtime, StoreHandle,
+    RequestOptions, StoreHandle,
 };
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ fn load(
     env: &Env,
     clock: &FakeClock,
     id: &str,
-) -> (Request, StoreHandle, host_test::SessionHandle) {
+) -> (Request, StoreHandle, sqlite_sessions_host::SessionHandle) {
     let (mut req, store) = clocked(env, clock);
     let s = req
         .store(&store)
@@ -71,7 +71,7 @@ fn try_create(env: &Env, clock: &FakeClock) -> Result<String, Error> {
     got.map(|()| id)
 }
 
-fn finish_load((req, store, s): (Request, StoreHandle, host_test::SessionHandle)) {
+fn finish_load((req, store, s): (Request, StoreHandle, sqlite_sessions_host::SessionHandle)) {
     finish(req, store, s);
 }
 
@@ -261,7 +261,7 @@ fn a_sweep_pass_repairs_drift_and_a_new_limit_counts_existing_sessions() {
 #[test]
 fn zero_is_a_config_error_and_sessions_that_expire_early_count_until_gone() {
     let env = Env::new();
-    let mut req = Runtime::shared().request(env.path()).unwrap();
+    let mut req = host_test::runtime().request(env.path()).unwrap();
     let mut c = default_config();
     c.max_live_sessions = Some(0);
     match req.open_store(&c).unwrap() {

@@ -17,12 +17,12 @@ mod common;
 
 use ciborium::value::{Integer, Value as Cbor};
 use common::{finish, Env};
-use host_test::{
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use sqlite_sessions_host::{
     default_config, BatchError, BatchOp, BatchResult, Error, KeyDelta, KeyPath, KeyPathValue,
     KeyValue, LimitKind, PathSegment, Request, SessionHandle, StoreHandle,
 };
-use proptest::prelude::*;
-use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;

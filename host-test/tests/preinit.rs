@@ -1,43 +1,42 @@
-//! The pre-initialised component (`host_test::preinit`, the component's
-//! `wizer-initialize` export and `template` module), against the same
-//! component not pre-initialised: the same answers, less work for the first
-//! session an instance opens, and no state shared between instances.
+//! The pre-initialised component (`sqlite_sessions_host::preinit`, the
+//! component's `wizer-initialize` export and `template` module), against the
+//! same component not pre-initialised: the same answers, less work for the
+//! first session an instance opens, and no state shared between instances.
 
 mod common;
 
 use common::finish;
-use host_test::{default_config, Request, Runtime, RuntimeOptions, StoreHandle};
+use sqlite_sessions_host::{
+    default_config, Request, RequestOptions, Runtime, RuntimeOptions, StoreHandle,
+};
 use std::path::Path;
 use std::sync::OnceLock;
 
-/// Fuel-metered runtimes, pre-initialised and not, sharing the artifact
-/// cache of `Runtime::new`.
+/// Fuel-metered runtimes, pre-initialised and not, sharing the compiled
+/// component cache of the other tests.
 fn runtime(preinitialize: bool) -> &'static Runtime {
     static PRE: OnceLock<Runtime> = OnceLock::new();
     static PLAIN: OnceLock<Runtime> = OnceLock::new();
     let cell = if preinitialize { &PRE } else { &PLAIN };
     cell.get_or_init(|| {
-        let component = host_test::default_component_path().unwrap();
-        Runtime::with_options(RuntimeOptions {
+        host_test::runtime_with(RuntimeOptions {
             consume_fuel: true,
             preinitialize,
-            cache_dir: component.parent().map(Path::to_path_buf),
-            ..RuntimeOptions::default()
+            ..host_test::runtime_options()
         })
-        .unwrap()
     })
 }
 
+/// A metered request's options: enough fuel never to run out.
+fn metered() -> RequestOptions {
+    RequestOptions {
+        fuel: Some(u64::MAX / 2),
+        ..Default::default()
+    }
+}
+
 fn request(rt: &Runtime, dir: &Path) -> (Request, StoreHandle) {
-    let mut req = rt
-        .request_with(
-            dir,
-            host_test::RequestOptions {
-                fuel: Some(u64::MAX / 2),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let mut req = rt.request_with(dir, metered()).unwrap();
     let store = req.open_store(&default_config()).unwrap().unwrap();
     (req, store)
 }

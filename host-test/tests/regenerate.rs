@@ -7,7 +7,7 @@
 mod common;
 
 use common::{finish, Env};
-use host_test::{default_config, Error, FakeClock, RequestOptions, Runtime, SessionHandle};
+use sqlite_sessions_host::{default_config, Error, FakeClock, RequestOptions, SessionHandle};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::RwLock;
 use std::time::{Duration, UNIX_EPOCH};
@@ -277,7 +277,7 @@ fn regenerate_is_atomic_for_concurrent_observers() {
 }
 
 fn observe(env: &Env, chain: &Chain) -> Seen {
-    let mut req = Runtime::shared().request(env.path()).unwrap();
+    let mut req = host_test::runtime().request(env.path()).unwrap();
     let store = req.open_store(&env.config).unwrap().unwrap();
     let mut seen = Seen::default();
     let mut held: Option<(usize, SessionHandle)> = None;

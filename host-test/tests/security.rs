@@ -4,7 +4,7 @@
 mod common;
 
 use common::{finish, Env};
-use host_test::{default_config, Error};
+use sqlite_sessions_host::{default_config, Error};
 
 fn hostile_ids() -> Vec<String> {
     let good = "3f2b8c1e-9a4d-4b6f-8e2a-1c3d5e7f9a0b";
@@ -122,7 +122,7 @@ fn a_file_name_secret_changes_every_file_name() {
     assert!(plain.load(&id).is_none());
     assert_eq!(keyed.get_json(&id, "k").as_deref(), Some("1"));
     let (mut req, store) = {
-        let mut req = host_test::Runtime::shared().request(keyed.path()).unwrap();
+        let mut req = host_test::runtime().request(keyed.path()).unwrap();
         let store = req.open_store(&default_config()).unwrap().unwrap();
         (req, store)
     };

@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::{finish, Env};
 use hmac::{Hmac, Mac};
-use host_test::{default_config, Config, Error, Request, StoreHandle};
 use sha2::Sha256;
+use sqlite_sessions_host::{default_config, Config, Error, Request, StoreHandle};
 
 const KEY_A: [u8; 32] = [0xa1; 32];
 const KEY_B: [u8; 32] = [0xb2; 32];
@@ -34,7 +34,7 @@ fn signed(key: &[u8], id: &str) -> String {
 
 /// Opens a store with `cfg` on `env`'s directory in a fresh instance.
 fn request(env: &Env, cfg: &Config) -> (Request, StoreHandle) {
-    let mut req = host_test::Runtime::shared().request(env.path()).unwrap();
+    let mut req = host_test::runtime().request(env.path()).unwrap();
     let store = req.open_store(cfg).unwrap().unwrap();
     (req, store)
 }
@@ -318,7 +318,7 @@ fn keys_rotate_sign_with_the_newest_accept_any_listed() {
 #[test]
 fn short_signing_keys_are_a_config_error() {
     let env = Env::new();
-    let mut req = host_test::Runtime::shared().request(env.path()).unwrap();
+    let mut req = host_test::runtime().request(env.path()).unwrap();
     for keys in [vec![vec![0u8; 31]], vec![KEY_A.to_vec(), vec![]]] {
         let mut c = default_config();
         c.signing_keys = Some(keys);

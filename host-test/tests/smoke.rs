@@ -1,12 +1,12 @@
 //! The embedding end to end: a value written in one request is read back,
 //! by session id, in a fresh instance.
 
-use host_test::{default_config, Runtime};
+use sqlite_sessions_host::default_config;
 
 #[test]
 fn set_json_then_load_in_a_fresh_request() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let runtime = Runtime::shared();
+    let runtime = host_test::runtime();
 
     let id = {
         let mut req = runtime.request(dir.path())?;

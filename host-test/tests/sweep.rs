@@ -6,8 +6,10 @@
 mod common;
 
 use common::{finish, Env};
-use host_test::{default_config, Config, Error, ExpirySettings, FakeClock, RequestOptions};
 use sha2::{Digest, Sha256};
+use sqlite_sessions_host::{
+    default_config, Config, Error, ExpirySettings, FakeClock, RequestOptions,
+};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,7 +27,13 @@ fn fast_env(config: Config) -> Env {
     Env { dir, config }
 }
 
-fn clocked(env: &Env, clock: &FakeClock) -> (host_test::Request, host_test::StoreHandle) {
+fn clocked(
+    env: &Env,
+    clock: &FakeClock,
+) -> (
+    sqlite_sessions_host::Request,
+    sqlite_sessions_host::StoreHandle,
+) {
     env.request_with(RequestOptions {
         wall_clock: Some(clock.clone()),
         ..Default::default()
@@ -88,7 +96,7 @@ fn sweep(
     clock: &FakeClock,
     cursor: Option<&str>,
     budget: u32,
-) -> Result<host_test::SweepProgress, Error> {
+) -> Result<sqlite_sessions_host::SweepProgress, Error> {
     let (mut req, store) = clocked(env, clock);
     let got = req.store(&store).sweep(cursor, budget).unwrap();
     req.drop_store(store).unwrap();

@@ -47,11 +47,11 @@
 //! `0` skips the section.
 
 use anyhow::Context;
-use host_test::{
+use sqlite_sessions::{Store, StoreConfig};
+use sqlite_sessions_host::{
     Config, Durability, FakeClock, HostCallCounts, MemoryStats, Request, RequestOptions, Runtime,
     RuntimeOptions, SessionHandle, StoreHandle,
 };
-use sqlite_sessions::{Store, StoreConfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -162,7 +162,7 @@ fn durability() -> Durability {
 }
 
 fn bench_config() -> Config {
-    let mut config = host_test::default_config();
+    let mut config = sqlite_sessions_host::default_config();
     config.durability = Some(durability());
     config
 }
@@ -192,16 +192,19 @@ fn runtime_with(
     max_instances: u32,
     preinitialize: bool,
 ) -> anyhow::Result<Runtime> {
-    let defaults = RuntimeOptions::default();
-    let component = host_test::default_component_path()?;
-    Runtime::with_options(RuntimeOptions {
-        count_host_calls,
-        max_instances,
-        cache_dir: component.parent().map(Path::to_path_buf),
-        keep_resident_bytes: *KEEP_RESIDENT.get().unwrap_or(&defaults.keep_resident_bytes),
-        preinitialize,
-        ..defaults
-    })
+    let component = sqlite_sessions_artifacts::store()?;
+    let defaults = RuntimeOptions::cached_beside(component);
+    let keep_resident_bytes = *KEEP_RESIDENT.get().unwrap_or(&defaults.keep_resident_bytes);
+    Runtime::from_file_with(
+        component,
+        RuntimeOptions {
+            count_host_calls,
+            max_instances,
+            keep_resident_bytes,
+            preinitialize,
+            ..defaults
+        },
+    )
 }
 
 fn seed_session(runtime: &Runtime, dir: &Path) -> anyhow::Result<String> {

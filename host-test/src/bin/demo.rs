@@ -6,13 +6,17 @@
 //! Usage: `demo [--dir PATH]` (default `./sessions`, created if missing).
 
 use anyhow::{bail, Context};
-use host_test::{default_config, Request, Runtime, SessionHandle, StoreHandle};
+use sqlite_sessions_host::{
+    default_config, Error, PathSegment, Request, Runtime, RuntimeOptions, SessionHandle,
+    StoreHandle,
+};
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let dir = parse_args()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let runtime = Runtime::new()?;
+    let component = sqlite_sessions_artifacts::store()?;
+    let runtime = Runtime::from_file_with(component, RuntimeOptions::cached_beside(component))?;
     let mut config = default_config();
     // The demo talks plain HTTP on localhost, where browsers drop Secure cookies.
     config.cookie.secure = Some(false);
@@ -78,11 +82,7 @@ fn visit(req: &mut Request, s: &SessionHandle) -> anyhow::Result<String> {
 fn login(req: &mut Request, s: &SessionHandle) -> anyhow::Result<String> {
     let mut sess = req.session(s);
     call(sess.set_json("user", r#""ada""#))?;
-    call(sess.set_in_json(
-        "prefs",
-        &[host_test::PathSegment::Key("theme".into())],
-        r#""dark""#,
-    ))?;
+    call(sess.set_in_json("prefs", &[PathSegment::Key("theme".into())], r#""dark""#))?;
     call(sess.append_json("_flashes", r#""Welcome back, ada""#))?;
     Ok("303 See Other -> /".into())
 }
@@ -93,7 +93,7 @@ fn logout(req: &mut Request, s: &SessionHandle) -> anyhow::Result<String> {
 }
 
 /// Unwraps the component's typed error into an anyhow error.
-fn call<T>(r: anyhow::Result<Result<T, host_test::Error>>) -> anyhow::Result<T> {
+fn call<T>(r: anyhow::Result<Result<T, Error>>) -> anyhow::Result<T> {
     Ok(r??)
 }
 

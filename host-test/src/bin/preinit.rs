@@ -1,8 +1,8 @@
-//! Writes the pre-initialised component (see `host_test::preinit`) for
-//! hosts that load a `.wasm` themselves: `wasmtime serve`, Spin, jco.
+//! Writes the pre-initialised component (see `sqlite_sessions_host::preinit`)
+//! for hosts that load a `.wasm` themselves: `wasmtime serve`, Spin, jco.
 //!
-//! Usage: `preinit [--in COMPONENT] OUT` (default input: the component that
-//! `host-test/build.rs` built).
+//! Usage: `preinit [--in COMPONENT] OUT` (default input: the store component
+//! the artifacts crate built); `make preinit` runs it.
 
 use anyhow::{bail, Context as _};
 use std::path::PathBuf;
@@ -25,10 +25,10 @@ fn main() -> anyhow::Result<()> {
     let output = output.context("usage: preinit [--in COMPONENT] OUT")?;
     let input = match input {
         Some(path) => path,
-        None => host_test::default_component_path()?,
+        None => sqlite_sessions_artifacts::store()?.to_path_buf(),
     };
     let wasm = std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
-    let snapshot = host_test::preinit::preinitialize(&wasm)?;
+    let snapshot = sqlite_sessions_host::preinit::preinitialize(&wasm)?;
     std::fs::write(&output, &snapshot).with_context(|| format!("writing {}", output.display()))?;
     println!(
         "{} ({} bytes) -> {} ({} bytes, pre-initialised)",

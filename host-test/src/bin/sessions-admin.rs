@@ -1,8 +1,9 @@
 //! `sessions-admin`: inspect and clean a session directory.
 //!
-//! It runs the sqlite-sessions component itself (through host-test's
-//! `Runtime`, one instance per invocation), so every rule is the store's own:
-//! the same id parsing, id → file-name hashing, expiry arithmetic and sweep.
+//! It runs the sqlite-sessions component itself (through the embedding
+//! library's `Runtime`, one instance per invocation), so every rule is the
+//! store's own: the same id parsing, id → file-name hashing, expiry
+//! arithmetic and sweep.
 //! Listings use the component's `admin` interface, which reads metadata
 //! without counting as activity; deleting goes through `store.sweep` and
 //! `store.destroy-id`, which never touch a file that is not a session of
@@ -21,9 +22,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
-use host_test::admin::{OtherEntry, OtherKind, SessionInfo};
-use host_test::{default_config, Error, FakeClock, Request, RequestOptions, Runtime, StoreHandle};
 use indicatif::{ProgressBar, ProgressStyle};
+use sqlite_sessions_host::admin::{OtherEntry, OtherKind, SessionInfo};
+use sqlite_sessions_host::{
+    default_config, Error, FakeClock, Request, RequestOptions, Runtime, RuntimeOptions, StoreHandle,
+};
 
 /// The process exit codes, so scripts can branch on what went wrong.
 mod exit {
@@ -217,7 +220,11 @@ impl Admin {
 
         let runtime = match &cli.component {
             Some(path) => Runtime::from_file(path)?,
-            None => Runtime::new()?,
+            None => {
+                let built = sqlite_sessions_artifacts::store()
+                    .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+                Runtime::from_file_with(built, RuntimeOptions::cached_beside(built))?
+            }
         };
         let options = RequestOptions {
             wall_clock: cli

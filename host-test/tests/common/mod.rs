@@ -2,11 +2,11 @@
 //! calls most tests make.
 #![allow(dead_code)]
 
-use host_test::{
-    default_config, Config, Request, RequestOptions, Runtime, SessionHandle, StoreHandle,
-};
 use sqlite_sessions::ids::{SessionFile, SessionId};
 use sqlite_sessions::storage::{self, DbOptions};
+use sqlite_sessions_host::{
+    default_config, Config, Request, RequestOptions, SessionHandle, StoreHandle,
+};
 use std::path::{Path, PathBuf};
 
 /// A fresh session directory plus the shared runtime (compiled once per test binary).
@@ -37,7 +37,7 @@ impl Env {
     }
 
     pub fn request_with(&self, options: RequestOptions) -> (Request, StoreHandle) {
-        let mut req = Runtime::shared()
+        let mut req = host_test::runtime()
             .request_with(self.path(), options)
             .unwrap();
         let store = req.open_store(&self.config).unwrap().unwrap();

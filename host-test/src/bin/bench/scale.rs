@@ -7,9 +7,9 @@ use super::{
     runtime_with, seed_native, seed_session, CycleFn, Stats,
 };
 use anyhow::Context;
-use host_test::{Config, Runtime};
 use sqlite_sessions::ids::{SessionFile, SessionId};
 use sqlite_sessions::{Store, StoreConfig};
+use sqlite_sessions_host::{Config, Runtime};
 use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -329,8 +329,8 @@ fn cycle_until(
 /// Whether `e` is the component's or the native core's `busy` answer.
 fn is_busy(e: &anyhow::Error) -> bool {
     matches!(
-        e.downcast_ref::<host_test::Error>(),
-        Some(host_test::Error::Busy)
+        e.downcast_ref::<sqlite_sessions_host::Error>(),
+        Some(sqlite_sessions_host::Error::Busy)
     ) || matches!(
         e.downcast_ref::<sqlite_sessions::Error>(),
         Some(sqlite_sessions::Error::Busy)

@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::bindings::random;
+use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wizer::Wizer;
 
@@ -27,7 +28,8 @@ pub const INIT_EXPORT: &str = "wizer-initialize";
 /// the export left them.
 ///
 /// Callable from anywhere, async code included: wasmtime-wizer is async, and
-/// this drives it on a runtime of its own in a thread of its own.
+/// this drives it to completion in a thread of its own, on wasmtime-wasi's
+/// runtime.
 pub fn preinitialize(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
     std::thread::scope(|scope| {
         scope
@@ -54,24 +56,23 @@ fn snapshot(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
         table: ResourceTable::new(),
     };
     let mut store = Store::new(&engine, state);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .context("starting a runtime for the pre-initialiser")?;
-    let (snapshot, _) = runtime
-        .block_on(
-            Wizer::new()
-                .init_func(INIT_EXPORT)
-                // Removing the export leaves a dangling core export in a
-                // Rust component (wasmtime FIXME #13186, as in wizer's own
-                // `rust_regex` test); kept, calling it again only spends
-                // time (see the WIT).
-                .keep_init_func(true)
-                .run_component(&mut store, wasm, async |store, component| {
-                    linker.instantiate_async(store, component).await
-                }),
-        )
-        .map_err(anyhow::Error::from)
-        .context("pre-initialising the component (its `wizer-initialize` export)")?;
+    // `in_tokio` blocks this thread (one without a runtime of its own, see
+    // `preinitialize`) on wasmtime-wasi's runtime, which its async WASI
+    // implementation needs.
+    let (snapshot, _) = in_tokio(
+        Wizer::new()
+            .init_func(INIT_EXPORT)
+            // Removing the export leaves a dangling core export in a Rust
+            // component (wasmtime's FIXME #13186, as in wizer's own
+            // `rust_regex` test); kept, calling it again only spends time
+            // (see the WIT).
+            .keep_init_func(true)
+            .run_component(&mut store, wasm, async |store, component| {
+                linker.instantiate_async(store, component).await
+            }),
+    )
+    .map_err(anyhow::Error::from)
+    .context("pre-initialising the component (its `wizer-initialize` export)")?;
     Ok(snapshot)
 }
 

@@ -1,12 +1,14 @@
 //! Typed calls of the component's `admin` interface: the operator views
 //! (listing without ids, read-only inspection) that the `sessions-admin`
-//! binary is built on. Applications never need these.
+//! tool is built on. Applications never need these.
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
-//! let runtime = host_test::Runtime::new()?;
+//! use sqlite_sessions_host::{default_config, Runtime};
+//!
+//! let runtime = Runtime::from_file("sqlite_sessions.wasm")?;
 //! let mut req = runtime.request(std::path::Path::new("./sessions"))?;
-//! let store = req.open_store(&host_test::default_config())??;
+//! let store = req.open_store(&default_config())??;
 //! let mut cursor = None;
 //! loop {
 //!     let page = req.admin(&store).list_sessions(cursor.as_deref(), 100)??;
@@ -23,22 +25,10 @@
 //! # }
 //! ```
 
-use crate::request::{Request, StoreHandle};
-use crate::Error;
-
-pub use crate::bindings::exports::sqlite_sessions::store::admin::{
-    Entry, Listing, OtherEntry, OtherKind, SessionDump, SessionInfo,
-};
-
-impl Request {
-    /// Calls of the `admin` interface on an open `store`.
-    pub fn admin(&mut self, store: &StoreHandle) -> AdminRef<'_> {
-        AdminRef {
-            req: self,
-            store: *store,
-        }
-    }
-}
+use super::handles::StoreHandle;
+use crate::bindings::exports::sqlite_sessions::store::admin::{Listing, SessionDump};
+use crate::bindings::exports::sqlite_sessions::store::sessions::Error;
+use crate::request::Request;
 
 /// The `admin` functions, bound to one `store`. Made by [`Request::admin`].
 pub struct AdminRef<'a> {
@@ -46,7 +36,11 @@ pub struct AdminRef<'a> {
     store: StoreHandle,
 }
 
-impl AdminRef<'_> {
+impl<'a> AdminRef<'a> {
+    pub(super) fn new(req: &'a mut Request, store: StoreHandle) -> Self {
+        Self { req, store }
+    }
+
     /// `admin.list-sessions`: one slice of a listing of the directory.
     pub fn list_sessions(
         &mut self,

@@ -1,9 +1,9 @@
 //! Counting the calls the guest makes into the WASI host.
 //!
-//! Every filesystem access of the component (SQLite's VFS, through wasi-libc)
-//! is a call into wasmtime-wasi, and those calls are what a request costs
-//! (see /work/shared/NOTES.md). Their number is a deterministic metric, unlike
-//! wall time on a noisy machine, so an optimisation can be judged by it.
+//! Every filesystem access of the component (SQLite's VFS) is a call into
+//! wasmtime-wasi, and those calls are what a request costs. Their number is
+//! a deterministic metric, unlike wall time on a noisy machine, so an
+//! optimisation can be judged by it.
 //!
 //! How: `add_to_linker` first adds wasmtime-wasi's stock implementation of
 //! every interface (`add_to_linker_sync`), then, with shadowing allowed,
