@@ -2,9 +2,7 @@
 //! prepared through the component on a fake clock: two sessions idle since
 //! T0 (expired by `NOW_MS`), two recent ones, and one that never expires.
 
-mod common;
-
-use common::{cbor, finish, Env};
+use host_test::fixtures::{cbor, finish, Env};
 use serde_json::{json, Value};
 use sqlite_sessions_host::{Error, ExpirySettings, FakeClock, RequestOptions};
 use std::collections::BTreeMap;

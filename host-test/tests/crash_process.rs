@@ -6,9 +6,7 @@
 //!
 //! `SQLITE_SESSIONS_KILLS` sets the number of kills (default 15 in CI).
 
-mod common;
-
-use common::{integrity, lock_path, session_path};
+use host_test::fixtures::{integrity, lock_path, session_path};
 use sqlite_sessions_host::default_config;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};

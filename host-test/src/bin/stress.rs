@@ -1,5 +1,5 @@
 //! Drives the component from its own OS process, for the cross-process
-//! concurrency test (`tests/concurrency.rs`) and for manual runs.
+//! concurrency test (`tests/component/concurrency.rs`) and for manual runs.
 //!
 //! Usage:
 //!

@@ -3,9 +3,7 @@
 //! calls in fresh instances, wrong modification-time hints never delete a live
 //! session, and nothing but session files is ever touched.
 
-mod common;
-
-use common::{finish, Env};
+use host_test::fixtures::{finish, Env};
 use sha2::{Digest, Sha256};
 use sqlite_sessions_host::{
     default_config, Config, Error, ExpirySettings, FakeClock, RequestOptions,

@@ -8,9 +8,7 @@
 //! `SQLITE_SESSIONS_FAULTS=1000 cargo test --release -p host-test --test faults -- --nocapture`
 //! is the full run reported in the README.
 
-mod common;
-
-use common::{lock_path as lock_of, session_path as file_of};
+use host_test::fixtures::{lock_path as lock_of, session_path as file_of};
 use sqlite_sessions_host::{
     default_config, Config, Durability, Error, Request, RequestOptions, Runtime, RuntimeOptions,
 };
@@ -65,7 +63,7 @@ fn keys_of(rt: &Runtime, dir: &Path, cfg: &Config, id: &str) -> BTreeSet<String>
 }
 
 fn integrity(dir: &Path, id: &str) -> String {
-    common::integrity(&file_of(dir, id))
+    host_test::fixtures::integrity(&file_of(dir, id))
 }
 
 #[test]
@@ -382,7 +380,7 @@ fn a_sweep_removes_the_locks_of_creators_that_died() {
         }
     }
     let orphans = || -> Vec<PathBuf> {
-        common::walk(dir.path())
+        host_test::fixtures::walk(dir.path())
             .into_iter()
             .filter(|p| {
                 let name = p.to_string_lossy();

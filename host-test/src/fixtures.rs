@@ -1,6 +1,5 @@
 //! Shared fixtures: a temporary session directory and short-hands for the
 //! calls most tests make.
-#![allow(dead_code)]
 
 use sqlite_sessions::ids::{SessionFile, SessionId};
 use sqlite_sessions::storage::{self, DbOptions};
@@ -9,17 +8,26 @@ use sqlite_sessions_host::{
 };
 use std::path::{Path, PathBuf};
 
-/// A fresh session directory plus the shared runtime (compiled once per test binary).
+/// A fresh session directory plus the shared runtime (compiled once per
+/// process).
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub config: Config,
 }
 
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Env {
+    /// A fresh directory, with every store setting at its default.
     pub fn new() -> Self {
         Self::with_config(default_config())
     }
 
+    /// A fresh directory, with `config` for the store.
     pub fn with_config(config: Config) -> Self {
         Env {
             dir: tempfile::tempdir().unwrap(),
@@ -27,6 +35,7 @@ impl Env {
         }
     }
 
+    /// The session directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -36,10 +45,9 @@ impl Env {
         self.request_with(RequestOptions::default())
     }
 
+    /// [`Env::request`] with `options`.
     pub fn request_with(&self, options: RequestOptions) -> (Request, StoreHandle) {
-        let mut req = host_test::runtime()
-            .request_with(self.path(), options)
-            .unwrap();
+        let mut req = crate::runtime().request_with(self.path(), options).unwrap();
         let store = req.open_store(&self.config).unwrap().unwrap();
         (req, store)
     }
@@ -126,7 +134,7 @@ pub fn json_of(bytes: &[u8]) -> String {
 }
 
 /// The file of session `id` under `dir`, named by the store's own code
-/// (`sweep.rs` derives it independently, to check that code).
+/// (the sweep tests derive it independently, to check that code).
 pub fn session_path(dir: &Path, id: &str) -> PathBuf {
     let f = SessionFile::for_id(&SessionId::parse(id).unwrap(), None);
     dir.join(f.shard).join(f.name)

@@ -3,9 +3,7 @@
 //! same component not pre-initialised: the same answers, less work for the
 //! first session an instance opens, and no state shared between instances.
 
-mod common;
-
-use common::finish;
+use host_test::fixtures::finish;
 use sqlite_sessions_host::{
     default_config, Request, RequestOptions, Runtime, RuntimeOptions, StoreHandle,
 };

@@ -1,9 +1,7 @@
 //! Sessions across requests: persistence, strict loading, emptying and
 //! destroying, the Set-Cookie outcome of each, and expiry on a fake clock.
 
-mod common;
-
-use common::{finish, Env};
+use host_test::fixtures::{finish, Env};
 use sqlite_sessions_host::{default_config, Error, FakeClock, RequestOptions};
 use std::time::{Duration, SystemTime};
 

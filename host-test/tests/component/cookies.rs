@@ -4,11 +4,9 @@
 //! are parsed with the `cookie` crate, so attribute order and spelling do not
 //! matter, only their meaning.
 
-mod common;
-
-use common::Env;
 use cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use cookie::{Cookie, SameSite as CookieSameSite};
+use host_test::fixtures::Env;
 use sqlite_sessions_host::{
     default_config, Config, Error, ExpirySettings, FakeClock, Request, RequestOptions, SameSite,
     StoreHandle,

@@ -1,9 +1,7 @@
 //! Hostile session ids: path traversal, odd encodings, and what the session
 //! directory reveals to whoever can list it.
 
-mod common;
-
-use common::{finish, Env};
+use host_test::fixtures::{finish, Env};
 use sqlite_sessions_host::{default_config, Error};
 
 fn hostile_ids() -> Vec<String> {
@@ -70,7 +68,7 @@ fn traversal_ids_are_unknown_and_touch_nothing_outside() {
     assert!(!canary.exists());
     assert!(env.files().is_empty(), "{:?}", env.files());
     // Nothing appeared anywhere outside the session directory either.
-    let outside: Vec<_> = common::walk(outer.path())
+    let outside: Vec<_> = host_test::fixtures::walk(outer.path())
         .into_iter()
         .filter(|p| !p.starts_with(env.path()))
         .collect();

@@ -3,9 +3,7 @@
 //! frees its slot; concurrent creators never overshoot; drift is repaired by a
 //! sweep pass; and without the setting no counter exists at all.
 
-mod common;
-
-use common::{finish, Env};
+use host_test::fixtures::{finish, Env};
 use sqlite_sessions_host::{
     default_config, Error, ExpirySettings, FakeClock, LimitExceeded, LimitKind, Request,
     RequestOptions, StoreHandle,

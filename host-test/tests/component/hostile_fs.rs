@@ -6,9 +6,7 @@
 //! The full-disk case mounts a 256 KiB tmpfs, which needs root (CI runs as
 //! root on its machine); without it the test fails and says so.
 
-mod common;
-
-use common::{integrity, session_path as file_of};
+use host_test::fixtures::{integrity, session_path as file_of};
 use sqlite_sessions_host::{
     default_config, Config, Error, FakeClock, Request, RequestOptions, StoreHandle,
 };
@@ -124,7 +122,7 @@ fn a_read_only_directory_serves_reads_and_refuses_writes_typed() {
 /// Every entry under `dir` with its bytes (none for a directory), sorted:
 /// equal snapshots mean nothing was created, removed or changed.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    common::tree(dir)
+    host_test::fixtures::tree(dir)
         .into_iter()
         .map(|path| {
             let bytes = if path.is_dir() {

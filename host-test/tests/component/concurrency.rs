@@ -12,9 +12,7 @@
 //! Each test prints its figures (wall time, per-increment cost, `busy`
 //! retries) to stderr; `--nocapture` shows them.
 
-mod common;
-
-use common::{cbor, finish, Env};
+use host_test::fixtures::{cbor, finish, Env};
 use host_test::rng::SplitMix64;
 use host_test::stress;
 use sqlite_sessions_host::{

@@ -2,9 +2,7 @@
 //! `batch`, through the component boundary: their answers, and that every
 //! error leaves the session byte for byte as it was.
 
-mod common;
-
-use common::{cbor, finish, Env};
+use host_test::fixtures::{cbor, finish, Env};
 use sqlite_sessions_host::{
     default_config, BatchError, BatchOp, BatchResult, Error, KeyDelta, KeyPath, KeyPathValue,
     KeyValue, LimitExceeded, LimitKind, PathSegment, SessionRef,

@@ -4,9 +4,7 @@
 //! the cookie changes, and concurrent requests never see the session under
 //! both ids or under neither.
 
-mod common;
-
-use common::{finish, Env};
+use host_test::fixtures::{finish, Env};
 use sqlite_sessions_host::{default_config, Error, FakeClock, RequestOptions, SessionHandle};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::RwLock;

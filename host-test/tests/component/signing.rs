@@ -3,12 +3,10 @@
 //! Signatures are checked on the host with the `hmac` crate, independently of
 //! the component's own code.
 
-mod common;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::{finish, Env};
 use hmac::{Hmac, Mac};
+use host_test::fixtures::{finish, Env};
 use sha2::Sha256;
 use sqlite_sessions_host::{default_config, Config, Error, Request, StoreHandle};
 

@@ -1,8 +1,6 @@
 //! Every function of the `sessions` interface, through the component boundary.
 
-mod common;
-
-use common::{cbor, finish, json_of, Env};
+use host_test::fixtures::{cbor, finish, json_of, Env};
 use sqlite_sessions_host::{default_config, Error, LimitExceeded, LimitKind, PathSegment};
 
 fn key(k: &str) -> PathSegment {
@@ -404,7 +402,7 @@ fn open_rejects_bad_config() {
     let s = req.store(&store).create().unwrap();
     req.session(&s).set_json("k", "1").unwrap().unwrap();
     finish(req, store, s);
-    assert_eq!(common::walk(&env.path().join("app1")).len(), 1);
+    assert_eq!(host_test::fixtures::walk(&env.path().join("app1")).len(), 1);
 }
 
 #[test]

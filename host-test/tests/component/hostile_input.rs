@@ -7,9 +7,7 @@
 //! Each fuzz test prints how many inputs it ran (`--nocapture` shows it).
 //! `HOSTILE_SCALE=N` multiplies every count, for longer local runs.
 
-mod common;
-
-use common::{finish, Env};
+use host_test::fixtures::{finish, Env};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use sqlite_sessions_host::{

@@ -13,10 +13,8 @@
 //!
 //! `PROPTEST_CASES=N` runs N sequences instead of the default 64.
 
-mod common;
-
 use ciborium::value::{Integer, Value as Cbor};
-use common::{finish, Env};
+use host_test::fixtures::{finish, Env};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use sqlite_sessions_host::{
