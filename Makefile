@@ -34,7 +34,7 @@ demo: setup
 
 # The scripted, HTTP-free walk through login / counter / flash / logout.
 demo-script: setup
-	cargo run $(CARGO_PROFILE) -p host-test --bin demo -- --dir ./sessions
+	cargo run $(CARGO_PROFILE) -p sqlite-sessions-host --example demo -- --dir ./sessions
 
 # Just the composed demo component, for `wasmtime serve` or Spin: prints its
 # path.
@@ -45,7 +45,7 @@ edge-wasm: setup
 # (host/src/preinit.rs): plug this one into an app for `wasmtime serve` or
 # Spin, and each request skips compiling SQL.
 preinit: setup
-	cargo run $(CARGO_PROFILE) -p host-test --bin preinit -- $(PREINIT_WASM)
+	cargo run $(CARGO_PROFILE) -p preinit -- $(PREINIT_WASM)
 
 test: setup polyglot-setup
 	cargo test $(CARGO_PROFILE) --workspace

@@ -3,7 +3,9 @@
 //! instance per request, as a server would, and prints what each response's
 //! `Set-Cookie` would be.
 //!
-//! Usage: `demo [--dir PATH]` (default `./sessions`, created if missing).
+//! Usage: `cargo run --release -p sqlite-sessions-host --example demo --
+//! [--dir PATH]` (default `./sessions`, created if missing); `make
+//! demo-script` runs it.
 
 use anyhow::{bail, Context};
 use sqlite_sessions_host::{

@@ -2,17 +2,18 @@
 //! directory and with host threads, and what many live instances cost the
 //! host in memory.
 
-use super::{
-    bench_config, finish, native_config, one_native_cycle, one_wasm_cycle, run_variants,
-    runtime_with, seed_native, seed_session, CycleFn, Stats,
-};
-use anyhow::Context;
-use sqlite_sessions::ids::{SessionFile, SessionId};
-use sqlite_sessions::{Store, StoreConfig};
-use sqlite_sessions_host::{Config, Runtime};
 use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use sqlite_sessions::ids::{SessionFile, SessionId};
+use sqlite_sessions::{Store, StoreConfig};
+use sqlite_sessions_host::{Config, Runtime};
+
+use crate::cycle::{one_native_cycle, one_wasm_cycle, run_variants, CycleFn};
+use crate::setup::{bench_config, finish, native_config, runtime_with, seed_native, seed_session};
+use crate::stats::Stats;
 
 /// Real sessions per directory in section 5, loaded round-robin: enough that
 /// the loads do not all hit one file's cached path, few enough to seed fast.
