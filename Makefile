@@ -30,7 +30,7 @@ component: setup
 # Builds the app, composes it with the store (wac plug), and serves it on
 # http://127.0.0.1:$(PORT)/ with ./sessions as the session directory.
 demo: setup
-	cargo run $(CARGO_PROFILE) -p host-test --bin edge-server -- --dir ./sessions --port $(PORT)
+	cargo run $(CARGO_PROFILE) -p edge-server -- --dir ./sessions --port $(PORT)
 
 # The scripted, HTTP-free walk through login / counter / flash / logout.
 demo-script: setup

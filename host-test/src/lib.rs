@@ -1,11 +1,10 @@
-//! What the tests and tools share: the store component the artifacts crate
-//! built and a process-wide [`Runtime`] of it, the fixtures (a temporary
-//! session directory, file names, integrity checks), the increment worker
-//! that the concurrency tests run in threads and the `stress` binary in
-//! processes, and the edge demo's `wasi:http` server.
+//! What the tests share: the store component the artifacts crate built, a
+//! process-wide [`Runtime`] of it, the fixtures (a temporary session
+//! directory, file names, integrity checks), and the increment worker that
+//! the concurrency tests run in threads and the `stress` binary in
+//! processes.
 
 pub mod fixtures;
-pub mod http_server;
 pub mod rng;
 pub mod stress;
 

@@ -1,5 +1,5 @@
 //! End-to-end tests of the edge demo: the composed app + store component
-//! served by `host_test::http_server` on 127.0.0.1 (an ephemeral port),
+//! served by the `edge-server` example on 127.0.0.1 (an ephemeral port),
 //! driven by a real HTTP client (reqwest) with a cookie jar.
 //!
 //! Every request has a timeout and every loop a fixed count; each test also
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use host_test::http_server::{EdgeServer, RunningServer, ServerOptions};
+use edge_server::{EdgeServer, RunningServer, ServerOptions};
 use reqwest::cookie::{CookieStore as _, Jar};
 use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
 use reqwest::{redirect, Client, Response, StatusCode, Url};

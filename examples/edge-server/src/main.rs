@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use host_test::http_server::{EdgeServer, ServerOptions};
+use edge_server::{EdgeServer, ServerOptions};
 
 struct Args {
     port: u16,

@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
-//! use host_test::http_server::{EdgeServer, ServerOptions};
+//! use edge_server::{EdgeServer, ServerOptions};
 //! let options = ServerOptions::new("edge_demo.wasm", "./sessions");
 //! let running = EdgeServer::new(&options)?.bind(options.addr).await?;
 //! println!("{}", running.url());
@@ -14,12 +14,13 @@
 //! # }
 //! ```
 //!
-//! This is the embedding library's `Runtime` shape for HTTP: compile once,
-//! pre-instantiate once (`ProxyPre`), then one cheap instance per request
-//! from the pooling allocator. It differs where HTTP needs it: the engine
-//! runs guests asynchronously (wasmtime-wasi-http is built on tokio), and the
-//! compiled component is cached by Wasmtime's own cache rather than a
-//! `.cwasm` file, since the composed component changes with either half.
+//! This is the embedding library's `Runtime` shape for HTTP, and it shares
+//! that library's WASI context and pool sizing: compile once, pre-instantiate
+//! once (`ProxyPre`), then one cheap instance per request from the pooling
+//! allocator. It differs where HTTP needs it: the engine runs guests
+//! asynchronously (wasmtime-wasi-http is built on tokio), and the compiled
+//! component is cached by Wasmtime's own cache rather than a `.cwasm` file,
+//! since the composed component changes with either half.
 
 mod state;
 
@@ -31,13 +32,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use hyper::server::conn::http1;
+use sqlite_sessions_host::engine::{pooling_config, InstanceShape};
+use sqlite_sessions_host::DEFAULT_GUEST_DIR;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{
-    Cache, CacheConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-};
+use wasmtime::{Cache, CacheConfig, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -88,7 +89,7 @@ impl ServerOptions {
         Self {
             component,
             session_dir: session_dir.into(),
-            guest_dir: sqlite_sessions_host::DEFAULT_GUEST_DIR.to_owned(),
+            guest_dir: DEFAULT_GUEST_DIR.to_owned(),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             max_concurrent_requests: 64,
             max_memory_bytes: 64 << 20,
@@ -341,22 +342,21 @@ async fn accept_loop(
     }
 }
 
+/// The composed demo: the app and the store, each with a main module,
+/// wit-component's shim and fixup modules and instances of host imports
+/// (generous counters cost nothing), a linear memory and a few tables.
+const APP_AND_STORE: InstanceShape = InstanceShape {
+    core_instances: 32,
+    memories: 2,
+    tables: 4,
+};
+
 fn make_engine(options: &ServerOptions) -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     let n = options.max_concurrent_requests.max(1);
-    let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(n)
-        // The composed component nests the app and the store, each a main
-        // module plus wit-component's shim and fixup modules and instances
-        // of host imports: generous counters cost nothing.
-        .total_core_instances(n.saturating_mul(32))
-        // Two linear memories per request (the app's and the store's) ...
-        .total_memories(n.saturating_mul(2))
-        // ... and a few tables (the main modules' and the shims').
-        .total_tables(n.saturating_mul(4))
-        // One fiber stack per request running at once.
-        .total_stacks(n)
-        .max_memory_size(options.max_memory_bytes);
+    let mut pool = pooling_config(n, APP_AND_STORE, options.max_memory_bytes);
+    // One fiber stack per request running at once.
+    pool.total_stacks(n);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     if let Some(dir) = &options.cache_dir {
         let mut cache = CacheConfig::new();

@@ -4,9 +4,8 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -27,17 +26,20 @@ impl ServerState {
         guest_dir: &str,
         inherit_stderr: bool,
     ) -> anyhow::Result<Self> {
-        let mut wasi = WasiCtxBuilder::new();
-        if inherit_stderr {
-            // The app logs store failures there; the visitor sees only a
-            // generic error page.
-            wasi.inherit_stderr();
-        }
-        wasi.preopened_dir(session_dir, guest_dir, FsPerms::ReadWrite)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("preopening {}", session_dir.display()))?;
+        let wasi = sqlite_sessions_host::wasi::session_ctx(
+            session_dir,
+            guest_dir,
+            FsPerms::ReadWrite,
+            |wasi| {
+                if inherit_stderr {
+                    // The app logs store failures there; the visitor sees
+                    // only a generic error page.
+                    wasi.inherit_stderr();
+                }
+            },
+        )?;
         Ok(Self {
-            wasi: wasi.build(),
+            wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: DenyOutgoing,
