@@ -31,7 +31,9 @@
 //! The pieces a host of another shape needs are public too: the WASI
 //! context that shows a guest nothing but its session directory
 //! ([`wasi::session_ctx`]), the pooling-allocator settings
-//! ([`engine::pooling_config`]) and pre-initialisation ([`preinit`]).
+//! ([`engine::pooling_config`]), pre-initialisation ([`preinit`]), and the
+//! host-call counter, which links into any store whose data can lend it a
+//! [`HostCallsView`] ([`host_calls::add_to_linker`]).
 
 mod bindings;
 mod calls;
@@ -53,7 +55,7 @@ pub use bindings::exports::sqlite_sessions::store::sessions::{
 pub use calls::{AdminRef, SessionHandle, SessionRef, StoreHandle, StoreRef};
 pub use clock::FakeClock;
 pub use config::{default_config, default_cookie_config, DEFAULT_GUEST_DIR};
-pub use host_calls::{HostCallCounts, HostCallEvent};
+pub use host_calls::{HostCallCounter, HostCallCounts, HostCallEvent, HostCallsView};
 pub use memory::MemoryStats;
 pub use request::{Request, RequestOptions, RequestState};
 pub use runtime::{Runtime, RuntimeOptions};

@@ -11,7 +11,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{SessionStore, SessionStorePre};
 use crate::clock::FakeClock;
 use crate::config::DEFAULT_GUEST_DIR;
-use crate::host_calls::{HostCallCounter, HostCallCounts, HostCallEvent};
+use crate::host_calls::{HostCallCounter, HostCallCounts, HostCallEvent, HostCallsView};
 use crate::memory::{MemoryStats, MemoryTracker};
 
 /// Per-request settings for [`Runtime::request_with`](crate::Runtime::request_with).
@@ -66,9 +66,14 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    /// Disjoint borrows of the fields the WASI host views need.
-    pub(crate) fn parts(&mut self) -> (&mut WasiCtx, &mut ResourceTable, &mut HostCallCounter) {
-        (&mut self.ctx, &mut self.table, &mut self.host_calls)
+    /// The getter [`host_calls::add_to_linker`](crate::host_calls::add_to_linker)
+    /// is given: disjoint borrows of the fields the counting wrappers need.
+    pub(crate) fn host_calls_view(&mut self) -> HostCallsView<'_> {
+        HostCallsView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+            counter: &mut self.host_calls,
+        }
     }
 }
 

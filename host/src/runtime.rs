@@ -139,7 +139,7 @@ impl Runtime {
 
         let mut linker = Linker::<RequestState>::new(&engine);
         if options.count_host_calls {
-            crate::host_calls::add_to_linker(&mut linker)?;
+            crate::host_calls::add_to_linker(&mut linker, RequestState::host_calls_view)?;
         } else {
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         }
