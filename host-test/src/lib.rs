@@ -5,7 +5,6 @@
 //! processes.
 
 pub mod fixtures;
-pub mod rng;
 pub mod stress;
 
 use std::path::Path;

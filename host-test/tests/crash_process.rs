@@ -39,7 +39,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
 
     let mut acked: BTreeSet<String> = BTreeSet::from(["seed".into()]);
     let mut next = 1u64;
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     let (mut locks_left, mut worst_read, mut worst_write) = (0u32, Duration::ZERO, Duration::ZERO);
     for round in 0..kills {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crash-writer"))
@@ -74,8 +74,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1);
-        std::thread::sleep(Duration::from_micros((rng >> 33) % 40_000));
+        std::thread::sleep(Duration::from_micros(rng.u64(..40_000)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         reader.join().unwrap();

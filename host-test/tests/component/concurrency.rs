@@ -13,7 +13,6 @@
 //! retries) to stderr; `--nocapture` shows them.
 
 use host_test::fixtures::{cbor, finish, Env};
-use host_test::rng::SplitMix64;
 use host_test::stress;
 use sqlite_sessions_host::{
     default_config, BatchOp, BatchResult, Config, Error, KeyDelta, KeyPathValue, KeyValue,
@@ -281,13 +280,14 @@ fn text(s: &str) -> Vec<u8> {
     cbor(&serde_json::Value::String(s.into()).to_string())
 }
 
-fn random_mutation(rng: &mut SplitMix64, tag: String, allow_poison: bool) -> Mutation {
-    match rng.below(if allow_poison { 9 } else { 8 }) {
-        0 | 1 => Mutation::Set(SET_KEYS[rng.below(2)], tag),
-        2 => Mutation::Remove(SET_KEYS[rng.below(2)]),
-        3..=5 => Mutation::Append(LIST_KEYS[rng.below(2)], tag),
-        6 | 7 => Mutation::Increment(1 + rng.below(5) as i64),
-        _ => Mutation::Poison(LIST_KEYS[rng.below(2)]),
+fn random_mutation(rng: &mut fastrand::Rng, tag: String, allow_poison: bool) -> Mutation {
+    let kinds = if allow_poison { 9 } else { 8 };
+    match rng.usize(..kinds) {
+        0 | 1 => Mutation::Set(SET_KEYS[rng.usize(..2)], tag),
+        2 => Mutation::Remove(SET_KEYS[rng.usize(..2)]),
+        3..=5 => Mutation::Append(LIST_KEYS[rng.usize(..2)], tag),
+        6 | 7 => Mutation::Increment(1 + rng.usize(..5) as i64),
+        _ => Mutation::Poison(LIST_KEYS[rng.usize(..2)]),
     }
 }
 
@@ -384,8 +384,9 @@ fn mixed_workload(threads: usize, sessions: usize, per_thread: usize, seed: u64)
             .map(|thread| {
                 let (env, ids, barrier) = (&env, &ids, &barrier);
                 scope.spawn(move || {
-                    let mut rng =
-                        SplitMix64(seed ^ (thread as u64 + 1).wrapping_mul(0x51_7cc1_b727_220a));
+                    let mut rng = fastrand::Rng::with_seed(
+                        seed ^ (thread as u64 + 1).wrapping_mul(0x51_7cc1_b727_220a),
+                    );
                     let mut client = Client::new(env, ids);
                     barrier.wait();
                     let mut records = Vec::with_capacity(per_thread);
@@ -394,9 +395,9 @@ fn mixed_workload(threads: usize, sessions: usize, per_thread: usize, seed: u64)
                             client.finish();
                             client = Client::new(env, ids);
                         }
-                        let session = rng.below(ids.len());
-                        let n = if rng.below(3) == 0 {
-                            2 + rng.below(3)
+                        let session = rng.usize(..ids.len());
+                        let n = if rng.usize(..3) == 0 {
+                            2 + rng.usize(..3)
                         } else {
                             1
                         };

@@ -183,18 +183,6 @@ fn fuel_runtime() -> &'static Runtime {
     })
 }
 
-/// A tiny deterministic generator: the test must replay identically.
-struct Lcg(u64);
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n.max(1)
-    }
-}
-
 #[test]
 fn instances_trapping_mid_transaction_lose_no_acknowledged_write() {
     let faults_wanted: u32 = std::env::var("SQLITE_SESSIONS_FAULTS")
@@ -224,13 +212,14 @@ fn instances_trapping_mid_transaction_lose_no_acknowledged_write() {
     let (mut faults, mut stale_locks, mut completed) = (0u32, 0u32, 0u32);
     let (mut worst_read, mut worst_write) = (Duration::ZERO, Duration::ZERO);
     let mut busy_retries = 0u32;
-    let mut rng = Lcg(0x5e55_1075);
+    // Seeded: the test must replay identically.
+    let mut rng = fastrand::Rng::with_seed(0x5e55_1075);
     let mut i = 0u64;
     while faults < faults_wanted {
         i += 1;
         let key = format!("k{i}");
         attempted.insert(key.clone());
-        let budget = 1 + rng.below(cycle_fuel + cycle_fuel / 10);
+        let budget = 1 + rng.u64(..cycle_fuel + cycle_fuel / 10);
         let outcome = (|| -> anyhow::Result<Result<(), Error>> {
             let mut req = rt.request_with(
                 dir.path(),
@@ -370,10 +359,10 @@ fn a_sweep_removes_the_locks_of_creators_that_died() {
 
     // Budgets across the second half of a creation, where its first write
     // holds the lock.
-    let mut rng = Lcg(0x0b5e_55ed);
+    let mut rng = fastrand::Rng::with_seed(0x0b5e_55ed);
     let mut traps = 0;
     for _ in 0..200 {
-        let budget = create_fuel / 2 + rng.below(create_fuel / 2 + create_fuel / 10);
+        let budget = create_fuel / 2 + rng.u64(..create_fuel / 2 + create_fuel / 10);
         match create(Some(budget)) {
             Ok((id, _)) => acked.push(id),
             Err(_trap) => traps += 1,
