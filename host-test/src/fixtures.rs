@@ -54,12 +54,14 @@ impl Env {
 
     /// Creates a session holding `key = json` and returns its id.
     pub fn session_with(&self, key: &str, json: &str) -> String {
-        let (mut req, store) = self.request();
-        let s = req.store(&store).create().unwrap();
-        req.session(&s).set_json(key, json).unwrap().unwrap();
-        let id = req.session(&s).id().unwrap();
-        finish(req, store, s);
-        id
+        crate::runtime()
+            .create_session(
+                self.path(),
+                RequestOptions::default(),
+                &self.config,
+                &[(key, json)],
+            )
+            .unwrap()
     }
 
     /// Loads `id` in a fresh instance; `None` if the store says it is gone.

@@ -7,7 +7,7 @@
 //! `SQLITE_SESSIONS_KILLS` sets the number of kills (default 15 in CI).
 
 use host_test::fixtures::{integrity, lock_path, session_path};
-use sqlite_sessions_host::default_config;
+use sqlite_sessions_host::{default_config, RequestOptions};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -28,13 +28,14 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
     cfg.busy_timeout_ms = Some(30_000);
     cfg.max_keys = Some(1_000_000); // as crash-writer
 
-    let id = {
-        let mut req = rt.request(dir.path()).unwrap();
-        let store = req.open_store(&cfg).unwrap().unwrap();
-        let s = req.store(&store).create().unwrap();
-        req.session(&s).set_json("seed", "0").unwrap().unwrap();
-        req.session(&s).id().unwrap()
-    };
+    let id = rt
+        .create_session(
+            dir.path(),
+            RequestOptions::default(),
+            &cfg,
+            &[("seed", "0")],
+        )
+        .unwrap();
     let file = session_path(dir.path(), &id);
 
     let mut acked: BTreeSet<String> = BTreeSet::from(["seed".into()]);

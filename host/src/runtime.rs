@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _};
 use wasmtime::component::Linker;
 use wasmtime::{Engine, InstanceAllocationStrategy};
 
+use crate::bindings::exports::sqlite_sessions::store::sessions::Config;
 use crate::bindings::SessionStorePre;
 use crate::engine::{self, InstanceShape};
 use crate::request::{Request, RequestOptions, RequestState};
@@ -189,6 +190,28 @@ impl Runtime {
         }
         let fuel = self.consume_fuel.then(|| options.fuel.unwrap_or(u64::MAX));
         Request::new(&self.engine, &self.pre, session_dir, &options, fuel)
+    }
+
+    /// Creates a session holding `entries` (key, JSON text) in a fresh
+    /// instance, as one request that stores them would, and returns its id.
+    /// The component's typed errors become `anyhow` errors here.
+    pub fn create_session(
+        &self,
+        session_dir: &Path,
+        options: RequestOptions,
+        config: &Config,
+        entries: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        let mut req = self.request_with(session_dir, options)?;
+        let store = req.open_store(config)??;
+        let session = req.store(&store).create()?;
+        for (key, json) in entries {
+            req.session(&session).set_json(key, json)??;
+        }
+        let id = req.session(&session).id()?;
+        req.drop_session(session)?;
+        req.drop_store(store)?;
+        Ok(id)
     }
 }
 

@@ -20,16 +20,11 @@ fn options(clock: &FakeClock) -> RequestOptions {
 
 /// Creates a session holding `user` and `counter` and returns its id.
 fn seed(runtime: &Runtime, dir: &Path, clock: &FakeClock) -> anyhow::Result<String> {
-    let mut req = runtime.request_with(dir, options(clock))?;
-    let store = req.open_store(&default_config())??;
-    let s = req.store(&store).create()?;
-    req.session(&s)
-        .set_json("user", r#"{"name":"ada","roles":["admin"]}"#)??;
-    req.session(&s).set_json("counter", "1")??;
-    let id = req.session(&s).id()?;
-    req.drop_session(s)?;
-    req.drop_store(store)?;
-    Ok(id)
+    let entries = [
+        ("user", r#"{"name":"ada","roles":["admin"]}"#),
+        ("counter", "1"),
+    ];
+    runtime.create_session(dir, options(clock), &default_config(), &entries)
 }
 
 /// Host calls of one request cycle, whole and per step.

@@ -45,16 +45,9 @@ fn fuel_left(req: &mut Request) -> u64 {
 
 /// A session holding `user` and `n`, made by `rt`.
 fn seed(rt: &Runtime, dir: &Path) -> String {
-    let (mut req, store) = request(rt, dir);
-    let s = req.store(&store).create().unwrap();
-    req.session(&s)
-        .set_json("user", r#"{"name":"ada"}"#)
+    let entries = [("user", r#"{"name":"ada"}"#), ("n", "1")];
+    rt.create_session(dir, metered(), &default_config(), &entries)
         .unwrap()
-        .unwrap();
-    req.session(&s).set_json("n", "1").unwrap().unwrap();
-    let id = req.session(&s).id().unwrap();
-    finish(req, store, s);
-    id
 }
 
 /// Fuel burned by a fresh instance's `load`, `get` and `set` of `id`.

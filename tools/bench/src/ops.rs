@@ -11,7 +11,7 @@ use sqlite_sessions_host::{
 };
 
 use crate::cycle::{self, Step};
-use crate::setup::{bench_config, finish};
+use crate::setup::{bench_config, finish, SEED};
 
 /// Keys and value size of the large session.
 const BIG_KEYS: usize = 1000;
@@ -241,16 +241,7 @@ impl Ops {
             clock: FakeClock::default(),
             config: bench_config(),
         };
-        let id = {
-            let (mut req, store) = cx.open()?;
-            let s = req.store(&store).create()?;
-            req.session(&s)
-                .set_json("user", r#"{"name":"ada","roles":["admin"]}"#)??;
-            req.session(&s).set_json("counter", "0")??;
-            let id = req.session(&s).id()?;
-            finish(req, store, s)?;
-            id
-        };
+        let id = runtime.create_session(dir, cx.options(), &cx.config, SEED)?;
 
         // The cycle, counted twice to check determinism, then timed.
         let first = counted_cycle(&cx, &id)?;

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use anyhow::Context as _;
 use sqlite_sessions::StoreConfig;
 use sqlite_sessions_host::{
-    default_config, Config, Durability, Request, Runtime, RuntimeOptions, SessionHandle,
-    StoreHandle,
+    default_config, Config, Durability, Request, RequestOptions, Runtime, RuntimeOptions,
+    SessionHandle, StoreHandle,
 };
 
 use crate::MAX_INSTANCES;
@@ -74,26 +74,25 @@ pub fn runtime_with(
     )
 }
 
-/// A session holding the `user` the cycle reads and the `counter` it
-/// writes, created through the component.
+/// What the cycle's session holds: the `user` it reads and the `counter`
+/// it writes.
+pub const SEED: &[(&str, &str)] = &[
+    ("user", r#"{"name":"ada","roles":["admin"]}"#),
+    ("counter", "0"),
+];
+
+/// A session holding [`SEED`], created through the component.
 pub fn seed_session(runtime: &Runtime, dir: &Path) -> anyhow::Result<String> {
-    let mut req = runtime.request(dir)?;
-    let store = req.open_store(&bench_config())??;
-    let s = req.store(&store).create()?;
-    req.session(&s)
-        .set_json("user", r#"{"name":"ada","roles":["admin"]}"#)??;
-    req.session(&s).set_json("counter", "0")??;
-    let id = req.session(&s).id()?;
-    finish(req, store, s)?;
-    Ok(id)
+    runtime.create_session(dir, RequestOptions::default(), &bench_config(), SEED)
 }
 
 /// [`seed_session`], natively.
 pub fn seed_native(config: &StoreConfig) -> anyhow::Result<String> {
     let store = sqlite_sessions::Store::open(config.clone())?;
     let mut s = store.create();
-    s.set_json("user", r#"{"name":"ada","roles":["admin"]}"#)?;
-    s.set_json("counter", "0")?;
+    for (key, json) in SEED {
+        s.set_json(key, json)?;
+    }
     Ok(s.id())
 }
 
