@@ -3,7 +3,7 @@
 //! instance per request, as a server would, and prints what each response's
 //! `Set-Cookie` would be.
 //!
-//! Usage: `cargo run --release -p sqlite-sessions-host --example demo --
+//! Usage: `cargo run --release --example demo --
 //! [--dir PATH]` (default `./sessions`, created if missing); `make
 //! demo-script` runs it.
 

@@ -28,7 +28,7 @@
 //! 7. Host memory: the whole process's resident set (VmRSS) before and with
 //!    1,000 live instances, each holding an open store and a loaded session.
 //!
-//! Usage: `cargo run --release -p bench -- [--iters N] [--dir PATH]... [--trace]
+//! Usage: `cargo run --release --bin bench -- [--iters N] [--dir PATH]... [--trace]
 //! [--durability power-loss|process-crash] [--sweep-sessions N]
 //! [--sweep-budget B] [--many-files N,N,...] [--threads T,T,...]
 //! [--scaling-secs S] [--live-instances N] [--keep-resident BYTES]
