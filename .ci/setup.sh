@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building the component needs, only where it is missing:
-# the pinned Rust toolchain with the wasm32-wasip2 target, clang/llvm-ar/
-# wasi-libc headers for the bundled SQLite, and wac-cli 0.12, which
-# composes the edge demo. Safe to run repeatedly.
+# the pinned Rust toolchain with the wasm32-wasip2 target, the Debian
+# packages that provide the C toolchain .cargo/config.toml names for the
+# bundled SQLite (clang, llvm-ar, wasi-libc headers), and wac-cli 0.12,
+# which composes the edge demo. Safe to run repeatedly.
 set -euo pipefail
 
 need_apt=()
@@ -22,10 +23,9 @@ fi
 rustup toolchain install --no-self-update
 
 # `wac plug` composes the edge demo's app with the store
-# (artifacts/build.rs), and the polyglot guests. Built from
-# crates.io once, without default features (no registry client or WIT
-# input, which `wac plug` does not use), which leaves most of its
-# dependencies out.
+# (artifacts/build.rs), and the polyglot guests. Built from crates.io once,
+# without default features (no registry client or WIT input, which `wac
+# plug` does not use), which leaves most of its dependencies out.
 if ! wac --version 2>/dev/null | grep -q ' 0\.12\.'; then
   echo "setup: installing wac-cli 0.12 (composes the edge demo)" >&2
   # Its own target directory: the project's (CARGO_TARGET_DIR) is for the project.

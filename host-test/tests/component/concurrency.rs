@@ -3,10 +3,10 @@
 //! state must be explainable by some order of the calls that respects real
 //! time (linearizability, checked per key).
 //!
-//! The CI variants are small. The full runs from issue 4 are `#[ignore]`d:
+//! The CI variants are small. The full runs are `#[ignore]`d:
 //!
 //! ```text
-//! cargo test --release -p host-test --test concurrency -- --ignored --nocapture
+//! cargo test --release --test component concurrency:: -- --ignored --nocapture
 //! ```
 //!
 //! Each test prints its figures (wall time, per-increment cost, `busy`
@@ -110,7 +110,7 @@ fn increments_from_8_threads_are_never_lost() {
     increments_from_threads(8, env_u32("CONCURRENCY_OPS", 100));
 }
 
-/// Issue 4's figure: 8 threads × 1,000 increments = exactly 8,000.
+/// The full run: 8 threads × 1,000 increments = exactly 8,000.
 #[test]
 #[ignore = "about 2 minutes on 2 cores (measured 110 s); run with --ignored"]
 fn increments_from_8_threads_full() {

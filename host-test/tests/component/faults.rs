@@ -5,7 +5,7 @@
 //! and no lock may block longer than its lease.
 //!
 //! The fault loop runs `SQLITE_SESSIONS_FAULTS` faults (default 200 in CI):
-//! `SQLITE_SESSIONS_FAULTS=1000 cargo test --release -p host-test --test faults -- --nocapture`
+//! `SQLITE_SESSIONS_FAULTS=1000 cargo test --release --test component faults:: -- --nocapture`
 //! is the full run reported in the README.
 
 use host_test::fixtures::{lock_path as lock_of, session_path as file_of};

@@ -1,8 +1,8 @@
 //! The host-call counter (`Request::host_calls`): it counts, it is
 //! deterministic, and it tells operations apart. The filesystem-call budget
-//! of the session cycle (issue 5: at most 12) is asserted as upper bounds per
-//! step, so a change that adds calls fails here; `bench` prints the exact
-//! figures. Run with `--nocapture` to see them.
+//! of the session cycle (at most 12) is asserted as upper bounds per step, so
+//! a change that adds calls fails here; `bench` prints the exact figures. Run
+//! with `--nocapture` to see them.
 
 use sqlite_sessions_host::{
     default_config, FakeClock, HostCallCounts, Request, RequestOptions, Runtime, RuntimeOptions,

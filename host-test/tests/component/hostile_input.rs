@@ -1007,7 +1007,7 @@ fn huge_declared_lengths_are_invalid_values() {
 /// (64 MiB here) and traps, where the contract says nothing traps on bad
 /// input and the answer is `too-large(value-bytes)`.
 #[test]
-#[ignore = "known: decoding into a ciborium::Value tree needs ~32 B per item; fix by validating/transcoding without a tree (open in the issue note)"]
+#[ignore = "known: decoding into a ciborium::Value tree needs ~32 B per item; fix by validating/transcoding without a tree"]
 fn bug_oversized_json_array_traps_instead_of_too_large() {
     let env = Env::new();
     let (mut req, store, s) = fresh_session(&env);
@@ -1041,7 +1041,7 @@ fn bug_oversized_json_array_traps_instead_of_too_large() {
 /// contract; reading it back as JSON, editing it and appending to it must
 /// each return, not trap.
 #[test]
-#[ignore = "known: decoding into a ciborium::Value tree needs ~32 B per item; fix by validating/transcoding without a tree (open in the issue note)"]
+#[ignore = "known: decoding into a ciborium::Value tree needs ~32 B per item; fix by validating/transcoding without a tree"]
 fn bug_largest_allowed_value_of_tiny_items_traps() {
     let env = Env::new();
     let limit = 1usize << 20;
