@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building the component needs, only where it is missing:
-# the wasm32-wasip2 Rust target, clang/llvm-ar/wasi-libc headers for the
-# bundled SQLite, and wac-cli 0.12, which composes the edge demo.
-# Safe to run repeatedly.
+# the pinned Rust toolchain with the wasm32-wasip2 target, the Debian
+# packages that provide the C toolchain .cargo/config.toml names for the
+# bundled SQLite (clang, llvm-ar, wasi-libc headers), and wac-cli 0.12,
+# which composes the edge demo. Safe to run repeatedly.
 set -euo pipefail
 
 need_apt=()
@@ -17,15 +18,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-  echo "setup: adding the wasm32-wasip2 Rust target" >&2
-  rustup target add wasm32-wasip2
-fi
+# The toolchain rust-toolchain.toml pins, with its components (rustfmt,
+# clippy) and the wasm32-wasip2 target; rustup installs it only when asked.
+rustup toolchain install --no-self-update
 
 # `wac plug` composes the edge demo's app with the store
-# (examples/edge-artifacts/build.rs), and the polyglot guests. Built from
-# crates.io once, without default features (no registry client or WIT
-# input, which `wac plug` does not use): 113 crates instead of 357.
+# (artifacts/build.rs), and the polyglot guests. Built from crates.io once,
+# without default features (no registry client or WIT input, which `wac
+# plug` does not use), which leaves most of its dependencies out.
 if ! wac --version 2>/dev/null | grep -q ' 0\.12\.'; then
   echo "setup: installing wac-cli 0.12 (composes the edge demo)" >&2
   # Its own target directory: the project's (CARGO_TARGET_DIR) is for the project.

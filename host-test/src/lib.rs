@@ -1,101 +1,44 @@
-//! A wasmtime 48 embedding of the `sqlite-sessions` component, driven through
-//! its WIT interface (`wit/store.wit`, world `session-store`).
-//!
-//! ```no_run
-//! use host_test::{default_config, Runtime};
-//!
-//! # fn main() -> anyhow::Result<()> {
-//! let dir = std::env::temp_dir();
-//! let runtime = Runtime::new()?;
-//!
-//! let mut req = runtime.request(&dir)?; // a fresh instance; `dir` is `/sessions`
-//! let store = req.open_store(&default_config())??;
-//! let session = req.store(&store).create()?;
-//! req.session(&session).set_json("user", r#"{"name":"ada"}"#)??;
-//! let id = req.session(&session).id()?;
-//! req.drop_session(session)?;
-//! req.drop_store(store)?;
-//! # let _ = id;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! Every call returns `anyhow::Result<T>` with `T` exactly the WIT result
-//! type: the outer error is a trap, the inner `Result<_, Error>` is the
-//! component's own answer.
+//! What the tests share: the store component the artifacts crate built, a
+//! process-wide [`Runtime`] of it, the fixtures (a temporary session
+//! directory, file names, integrity checks), and the increment worker that
+//! the concurrency tests run in threads and the `stress` binary in
+//! processes.
 
-pub mod admin;
-mod clock;
-pub mod host_calls;
-pub mod http_server;
-mod memory;
-pub mod preinit;
-mod request;
-pub mod rng;
-mod runtime;
+pub mod fixtures;
 pub mod stress;
 
-/// The generated bindings. Private: the types a caller needs are re-exported
-/// below, and calls go through [`Request`].
-mod bindings {
-    wasmtime::component::bindgen!({
-        world: "session-store",
-        path: "../wit",
-        // So tests can `assert_eq!` on results and errors.
-        additional_derives: [PartialEq, Eq],
-    });
+use std::path::Path;
+use std::sync::OnceLock;
+
+use sqlite_sessions_host::{Runtime, RuntimeOptions};
+
+/// The store component.
+///
+/// # Panics
+/// If it was not built, with the reason (a missing toolchain names what is
+/// missing): a test that needs it fails, it never skips.
+pub fn component() -> &'static Path {
+    sqlite_sessions_artifacts::store().unwrap_or_else(|e| panic!("{e}"))
 }
 
-include!(concat!(env!("OUT_DIR"), "/component_path.rs"));
-
-pub use admin::AdminRef;
-pub use bindings::exports::sqlite_sessions::store::sessions::{
-    BatchError, BatchOp, BatchResult, Config, CookieConfig, Durability, Error, ExpirySettings,
-    KeyDelta, KeyPath, KeyPathValue, KeyValue, LimitExceeded, LimitKind, PathSegment, SameSite,
-    SweepProgress,
-};
-pub use clock::FakeClock;
-pub use host_calls::{HostCallCounts, HostCallEvent};
-pub use memory::MemoryStats;
-pub use request::{
-    Request, RequestOptions, RequestState, SessionHandle, SessionRef, StoreHandle, StoreRef,
-};
-pub use runtime::{default_component_path, Runtime, RuntimeOptions};
-
-/// Where [`Runtime::request`] preopens the session directory in the guest.
-pub const DEFAULT_GUEST_DIR: &str = "/sessions";
-
-/// A `config` for [`DEFAULT_GUEST_DIR`] with every option left to the
-/// component's default.
-pub fn default_config() -> Config {
-    Config {
-        directory: DEFAULT_GUEST_DIR.to_owned(),
-        max_key_bytes: None,
-        max_value_bytes: None,
-        max_session_bytes: None,
-        max_keys: None,
-        max_live_sessions: None,
-        idle_timeout_seconds: None,
-        absolute_timeout_seconds: None,
-        activity_granularity_seconds: None,
-        busy_timeout_ms: None,
-        lock_lease_ms: None,
-        durability: None,
-        file_name_secret: None,
-        signing_keys: None,
-        cookie: default_cookie_config(),
-    }
+/// Default runtime options, with the compiled component cached beside it
+/// so that each test binary and helper process skips Cranelift.
+pub fn runtime_options() -> RuntimeOptions {
+    RuntimeOptions::cached_beside(component())
 }
 
-/// A `cookie-config` with every field left to the component's default.
-pub fn default_cookie_config() -> CookieConfig {
-    CookieConfig {
-        name: None,
-        path: None,
-        domain: None,
-        secure: None,
-        http_only: None,
-        same_site: None,
-        persistent: None,
-    }
+/// A runtime of the store component with `options`.
+///
+/// # Panics
+/// If the component cannot be loaded.
+pub fn runtime_with(options: RuntimeOptions) -> Runtime {
+    Runtime::from_file_with(component(), options)
+        .unwrap_or_else(|e| panic!("loading the store component: {e:?}"))
+}
+
+/// A process-wide runtime with [`runtime_options`], created on first use,
+/// so tests share one compiled component.
+pub fn runtime() -> &'static Runtime {
+    static SHARED: OnceLock<Runtime> = OnceLock::new();
+    SHARED.get_or_init(|| runtime_with(runtime_options()))
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-use crate::{Config, Error, Runtime};
+use sqlite_sessions_host::{Config, Error, Runtime};
 
 /// What one worker did.
 #[derive(Clone, Debug, PartialEq, Eq)]

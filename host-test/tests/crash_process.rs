@@ -6,10 +6,8 @@
 //!
 //! `SQLITE_SESSIONS_KILLS` sets the number of kills (default 15 in CI).
 
-mod common;
-
-use common::{integrity, lock_path, session_path};
-use host_test::{default_config, Runtime};
+use host_test::fixtures::{integrity, lock_path, session_path};
+use sqlite_sessions_host::{default_config, RequestOptions};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -24,24 +22,25 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
         .unwrap_or(15);
     let lease_ms = 100u32;
     let dir = tempfile::tempdir().unwrap();
-    let rt = Runtime::shared();
+    let rt = host_test::runtime();
     let mut cfg = default_config();
     cfg.lock_lease_ms = Some(lease_ms);
     cfg.busy_timeout_ms = Some(30_000);
     cfg.max_keys = Some(1_000_000); // as crash-writer
 
-    let id = {
-        let mut req = rt.request(dir.path()).unwrap();
-        let store = req.open_store(&cfg).unwrap().unwrap();
-        let s = req.store(&store).create().unwrap();
-        req.session(&s).set_json("seed", "0").unwrap().unwrap();
-        req.session(&s).id().unwrap()
-    };
+    let id = rt
+        .create_session(
+            dir.path(),
+            RequestOptions::default(),
+            &cfg,
+            &[("seed", "0")],
+        )
+        .unwrap();
     let file = session_path(dir.path(), &id);
 
     let mut acked: BTreeSet<String> = BTreeSet::from(["seed".into()]);
     let mut next = 1u64;
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     let (mut locks_left, mut worst_read, mut worst_write) = (0u32, Duration::ZERO, Duration::ZERO);
     for round in 0..kills {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crash-writer"))
@@ -76,8 +75,7 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1);
-        std::thread::sleep(Duration::from_micros((rng >> 33) % 40_000));
+        std::thread::sleep(Duration::from_micros(rng.u64(..40_000)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         reader.join().unwrap();

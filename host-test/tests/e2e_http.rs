@@ -1,5 +1,5 @@
 //! End-to-end tests of the edge demo: the composed app + store component
-//! served by `host_test::http_server` on 127.0.0.1 (an ephemeral port),
+//! served by the `edge-server` example on 127.0.0.1 (an ephemeral port),
 //! driven by a real HTTP client (reqwest) with a cookie jar.
 //!
 //! Every request has a timeout and every loop a fixed count; each test also
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use host_test::http_server::{EdgeServer, RunningServer, ServerOptions};
+use edge_server::{EdgeServer, RunningServer, ServerOptions};
 use reqwest::cookie::{CookieStore as _, Jar};
 use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
 use reqwest::{redirect, Client, Response, StatusCode, Url};
@@ -30,29 +30,32 @@ fn compiled() -> &'static EdgeServer {
     static SERVER: OnceLock<EdgeServer> = OnceLock::new();
     SERVER.get_or_init(|| {
         let dir = std::env::temp_dir();
-        let options = ServerOptions::new(edge_artifacts::COMPOSED_PATH, dir);
+        let composed = sqlite_sessions_artifacts::edge_demo().unwrap_or_else(|e| panic!("{e}"));
+        let options = ServerOptions::new(composed, dir);
         EdgeServer::new(&options).expect("compiling the composed edge demo")
     })
 }
 
 /// The same demo with the store pre-initialised first, composed the way
 /// the README tells `wasmtime serve` and Spin users to: the store through
-/// `host_test::preinit` (what `make preinit` runs), then `wac plug` (`$WAC`
-/// or `wac` on `PATH`, as `examples/edge-artifacts` uses).
+/// `sqlite_sessions_host::preinit` (what `make preinit` runs), then `wac
+/// plug` (`$WAC` or `wac` on `PATH`, as the artifacts crate uses).
 fn compiled_preinit() -> &'static EdgeServer {
     static SERVER: OnceLock<EdgeServer> = OnceLock::new();
     SERVER.get_or_init(|| {
         let work = tempfile::tempdir().unwrap();
-        let store = std::fs::read(edge_artifacts::STORE_PATH).unwrap();
+        let store = std::fs::read(host_test::component()).unwrap();
+        let app = sqlite_sessions_artifacts::edge_app().unwrap_or_else(|e| panic!("{e}"));
         let store_pre = work.path().join("sqlite_sessions.preinit.wasm");
-        let snapshot = host_test::preinit::preinitialize(&store).expect("pre-initialising");
+        let snapshot =
+            sqlite_sessions_host::preinit::preinitialize(&store).expect("pre-initialising");
         assert_ne!(snapshot, store, "the snapshot carries the prepared memory");
         std::fs::write(&store_pre, snapshot).unwrap();
         let composed = work.path().join("edge_demo.preinit.wasm");
         let wac = std::env::var_os("WAC").unwrap_or_else(|| "wac".into());
         let status = std::process::Command::new(wac)
             .arg("plug")
-            .arg(edge_artifacts::APP_PATH)
+            .arg(app)
             .arg("--plug")
             .arg(&store_pre)
             .arg("-o")

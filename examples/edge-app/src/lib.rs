@@ -3,8 +3,8 @@
 //!
 //! It exports `wasi:http/incoming-handler` and imports
 //! `sqlite-sessions:store/sessions@0.1.0`; `wac plug` fills that import with
-//! the store component, giving one `.wasm` that `wasmtime serve`, host-test's
-//! `edge-server`, or Spin (as a component dependency) can run. The session
+//! the store component, giving one `.wasm` that `wasmtime serve`, the
+//! `edge-server` example, or Spin (as a component dependency) can run. The session
 //! directory is whatever the host preopens as `/sessions`.
 //!
 //! Pages (see `pages.rs`): `/` counts visits and shows a flash message once,

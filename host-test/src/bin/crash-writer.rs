@@ -7,7 +7,7 @@
 //! Usage: `crash-writer --dir PATH --id ID --from N [--lease-ms MS]`
 
 use anyhow::{bail, Context};
-use host_test::{default_config, Runtime};
+use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -30,7 +30,8 @@ fn main() -> anyhow::Result<()> {
     let (Some(dir), Some(id)) = (dir, id) else {
         bail!("usage: crash-writer --dir PATH --id ID --from N [--lease-ms MS]");
     };
-    let runtime = Runtime::new()?;
+    let component = sqlite_sessions_artifacts::store()?;
+    let runtime = Runtime::from_file_with(component, RuntimeOptions::cached_beside(component))?;
     let mut config = default_config();
     config.lock_lease_ms = Some(lease_ms);
     config.busy_timeout_ms = Some(30_000);

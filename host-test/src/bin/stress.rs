@@ -1,5 +1,5 @@
 //! Drives the component from its own OS process, for the cross-process
-//! concurrency test (`tests/concurrency.rs`) and for manual runs.
+//! concurrency test (`tests/component/concurrency.rs`) and for manual runs.
 //!
 //! Usage:
 //!
@@ -15,7 +15,8 @@
 //! `done last=<value> busy_retries=<n> elapsed_ms=<ms> start_ms=<unix ms> end_ms=<unix ms>`.
 
 use anyhow::{bail, Context as _};
-use host_test::{default_config, stress, Runtime};
+use host_test::stress;
+use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,7 +32,8 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let runtime = Runtime::new()?;
+    let component = sqlite_sessions_artifacts::store()?;
+    let runtime = Runtime::from_file_with(component, RuntimeOptions::cached_beside(component))?;
     let mut config = default_config();
     config.busy_timeout_ms = Some(args.busy_timeout_ms);
     let mut start_ms = 0;

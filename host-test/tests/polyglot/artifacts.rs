@@ -24,7 +24,7 @@ pub fn get() -> &'static Artifacts {
         let script = repo_root().join("polyglot").join("build.sh");
         let out = Command::new("bash")
             .arg(&script)
-            .arg(host_test::COMPONENT_PATH)
+            .arg(host_test::component())
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
         let stderr = String::from_utf8_lossy(&out.stderr);

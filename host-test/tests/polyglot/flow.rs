@@ -177,13 +177,15 @@ pub fn assert_final_state_native(runner: &str, dir: &Path, flow: &Flow, report: 
 }
 
 /// A JSON path argument (`[{"key": k} | {"index": i}]`) as WIT path segments.
-pub fn path_segments(v: &Value) -> Vec<host_test::PathSegment> {
+pub fn path_segments(v: &Value) -> Vec<sqlite_sessions_host::PathSegment> {
     v.as_array()
         .expect("path is a list")
         .iter()
         .map(|seg| match (seg.get("key"), seg.get("index")) {
-            (Some(k), None) => host_test::PathSegment::Key(k.as_str().unwrap().to_owned()),
-            (None, Some(i)) => host_test::PathSegment::Index(i.as_u64().unwrap() as u32),
+            (Some(k), None) => {
+                sqlite_sessions_host::PathSegment::Key(k.as_str().unwrap().to_owned())
+            }
+            (None, Some(i)) => sqlite_sessions_host::PathSegment::Index(i.as_u64().unwrap() as u32),
             _ => panic!("bad path segment {seg}"),
         })
         .collect()

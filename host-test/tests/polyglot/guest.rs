@@ -43,7 +43,11 @@ pub fn run(composed: &Path, flow_json: &str, dir: &Path) -> anyhow::Result<Resul
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stderr()
         .allow_blocking_current_thread(true)
-        .preopened_dir(dir, host_test::DEFAULT_GUEST_DIR, FsPerms::ReadWrite)?;
+        .preopened_dir(
+            dir,
+            sqlite_sessions_host::DEFAULT_GUEST_DIR,
+            FsPerms::ReadWrite,
+        )?;
     let mut store = Store::new(
         &engine,
         State {
@@ -60,7 +64,10 @@ pub fn run(composed: &Path, flow_json: &str, dir: &Path) -> anyhow::Result<Resul
         .ok_or_else(|| anyhow!("{RUNNER_INTERFACE} has no `run`"))?;
     let run =
         instance.get_typed_func::<(&str, &str), (Result<String, String>,)>(&mut store, &run)?;
-    let (result,) = run.call(&mut store, (flow_json, host_test::DEFAULT_GUEST_DIR))?;
+    let (result,) = run.call(
+        &mut store,
+        (flow_json, sqlite_sessions_host::DEFAULT_GUEST_DIR),
+    )?;
     eprintln!(
         "{}: loaded in {:.1?}, ran in {:.1?}",
         composed.file_name().unwrap().to_string_lossy(),

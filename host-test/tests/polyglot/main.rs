@@ -1,7 +1,7 @@
 //! The conformance flow (`conformance/flow.json`) played by four runners
 //! against the same, unmodified store component:
 //!
-//! 1. Rust, through host-test's wasmtime embedding;
+//! 1. Rust, through the embedding library (`sqlite-sessions-host`);
 //! 2. a Python guest (componentize-py) composed with the store by `wac plug`;
 //! 3. a JavaScript guest (componentize-js), composed the same way;
 //! 4. Node.js as a second host runtime, on the store transpiled by `jco`.
@@ -24,8 +24,8 @@ mod rust_runner;
 use std::path::Path;
 
 use flow::{assert_conforms, assert_final_state_native, Flow, Report};
-use host_test::{default_config, Runtime};
 use serde_json::{json, Value};
+use sqlite_sessions_host::default_config;
 
 #[test]
 fn rust_wasmtime_runner_passes_the_flow() {
@@ -98,7 +98,7 @@ fn node_and_wasmtime_read_each_others_session_files() {
     let flow_path = flow.path.to_str().unwrap();
     let out = node::run_script(bindings, dir.path(), &["flow", "--flow", flow_path]);
     let id = Report::parse(&out.to_string()).id(var).to_owned();
-    let mut req = Runtime::shared().request(dir.path()).unwrap();
+    let mut req = host_test::runtime().request(dir.path()).unwrap();
     let store = req.open_store(&default_config()).unwrap().unwrap();
     let s = req
         .store(&store)

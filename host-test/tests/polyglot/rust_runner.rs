@@ -1,12 +1,12 @@
 //! Runner 1: the flow played from Rust against the store under wasmtime,
-//! through host-test's library (one `Request`, i.e. one instance, for the
+//! through the embedding library (one `Request`, i.e. one instance, for the
 //! whole flow, as a guest runner has).
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use host_test::{default_config, Error, Request, Runtime, SessionHandle, StoreHandle};
 use serde_json::{json, Map, Value};
+use sqlite_sessions_host::{default_config, Error, Request, SessionHandle, StoreHandle};
 
 use crate::flow::{hex_decode, hex_encode, path_segments, Flow};
 
@@ -50,7 +50,7 @@ fn parse_json_out(s: Option<String>) -> Value {
 /// Plays `flow` on `dir` (preopened as `/sessions`) and returns the report
 /// in the same JSON shape the other runners print.
 pub fn run(flow: &Flow, dir: &Path) -> anyhow::Result<String> {
-    let mut req = Runtime::shared().request(dir)?;
+    let mut req = host_test::runtime().request(dir)?;
     let mut cfg = default_config();
     cfg.max_value_bytes = flow.max_value_bytes();
     let store = req

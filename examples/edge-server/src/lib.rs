@@ -1,0 +1,367 @@
+//! A `wasi:http` server for the edge demo, or any `wasi:http/proxy` component
+//! that keeps its sessions in a preopened directory: hyper on a loopback
+//! address, a fresh pooled instance per request, and the host's session
+//! directory preopened as `/sessions` in every instance.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use edge_server::{EdgeServer, ServerOptions};
+//! let options = ServerOptions::new("edge_demo.wasm", "./sessions");
+//! let running = EdgeServer::new(&options)?.bind(options.addr).await?;
+//! println!("{}", running.url());
+//! running.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! This is the embedding library's `Runtime` shape for HTTP, and it shares
+//! that library's WASI context and pool sizing: compile once, pre-instantiate
+//! once (`ProxyPre`), then one cheap instance per request from the pooling
+//! allocator. It differs where HTTP needs it: the engine runs guests
+//! asynchronously (wasmtime-wasi-http is built on tokio), and the compiled
+//! component is cached by Wasmtime's own cache rather than a `.cwasm` file,
+//! since the composed component changes with either half.
+
+mod state;
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use hyper::server::conn::http1;
+use sqlite_sessions_host::engine::{pooling_config, InstanceShape};
+use sqlite_sessions_host::DEFAULT_GUEST_DIR;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Cache, CacheConfig, Engine, InstanceAllocationStrategy, Store};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpView as _;
+
+use self::state::{host_response, ServerState};
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// The component to serve: it must export `wasi:http/incoming-handler`
+    /// and import nothing but WASI (for the demo: the artifacts crate's
+    /// `edge_demo()`).
+    pub component: PathBuf,
+    /// The host directory every instance sees as [`guest_dir`](Self::guest_dir).
+    /// It must exist.
+    pub session_dir: PathBuf,
+    /// Default `/sessions`, where the demo app opens its store.
+    pub guest_dir: String,
+    /// Where to listen. Default `127.0.0.1:8080`; port 0 picks a free port.
+    /// Only loopback addresses are accepted: this is a demo and test server.
+    pub addr: SocketAddr,
+    /// Requests handled at once, which is also the number of instance slots
+    /// the pooling allocator reserves. Further requests wait for a slot.
+    /// Default 64.
+    pub max_concurrent_requests: u32,
+    /// The most linear memory one instance's memories may each grow to.
+    /// Default 64 MiB, as for the embedding library's `RuntimeOptions`.
+    pub max_memory_bytes: usize,
+    /// How long the guest may take to produce a response's status and
+    /// headers before the client gets a 504 and the instance is dropped.
+    /// Default 30 s.
+    pub request_timeout: Duration,
+    /// Where Wasmtime keeps compiled code between runs; `None` compiles at
+    /// every start. [`ServerOptions::new`] puts it next to the component.
+    pub cache_dir: Option<PathBuf>,
+    /// Pass the guest's stderr to the host's. Default `true`: the demo app
+    /// logs store failures there.
+    pub inherit_stderr: bool,
+}
+
+impl ServerOptions {
+    /// Defaults for serving `component` with `session_dir` as `/sessions`.
+    pub fn new(component: impl Into<PathBuf>, session_dir: impl Into<PathBuf>) -> Self {
+        let component = component.into();
+        let cache_dir = component.parent().map(|dir| dir.join("wasmtime-cache"));
+        Self {
+            component,
+            session_dir: session_dir.into(),
+            guest_dir: DEFAULT_GUEST_DIR.to_owned(),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            max_concurrent_requests: 64,
+            max_memory_bytes: 64 << 20,
+            request_timeout: Duration::from_secs(30),
+            cache_dir,
+            inherit_stderr: true,
+        }
+    }
+}
+
+/// A compiled, linked and pre-instantiated `wasi:http` component, ready to
+/// serve. Cheap to clone.
+#[derive(Clone)]
+pub struct EdgeServer(Arc<Inner>);
+
+struct Inner {
+    pre: ProxyPre<ServerState>,
+    session_dir: PathBuf,
+    guest_dir: String,
+    /// One permit per pooled instance slot.
+    slots: Arc<Semaphore>,
+    request_timeout: Duration,
+    inherit_stderr: bool,
+}
+
+impl EdgeServer {
+    /// Compiles (or loads from the cache) and links the component.
+    pub fn new(options: &ServerOptions) -> anyhow::Result<Self> {
+        check_session_dir(&options.session_dir)?;
+        let engine = make_engine(options)?;
+        let component = Component::from_file(&engine, &options.component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("loading component {}", options.component.display()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        // Type-checks every import and the handler export once, here.
+        let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "{} is not a wasi:http/proxy component whose imports are all WASI",
+                    options.component.display()
+                )
+            })?;
+        Ok(Self(Arc::new(Inner {
+            pre,
+            session_dir: options.session_dir.clone(),
+            guest_dir: options.guest_dir.clone(),
+            slots: Arc::new(Semaphore::new(options.max_concurrent_requests as usize)),
+            request_timeout: options.request_timeout,
+            inherit_stderr: options.inherit_stderr,
+        })))
+    }
+
+    /// Listens on `addr` (loopback only) and serves in a background task
+    /// until [`RunningServer::stop`]. Needs a multi-threaded tokio runtime.
+    pub async fn bind(&self, addr: SocketAddr) -> anyhow::Result<RunningServer> {
+        if !addr.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {addr}: the demo server listens on loopback addresses only"
+            );
+        }
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let local_addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(self.clone(), listener, stopped));
+        Ok(RunningServer {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+
+    /// Serves one request in a fresh instance. Never fails: a guest that
+    /// traps, gives up or is too slow becomes a 500 or 504 from the host.
+    pub async fn handle<B>(&self, req: hyper::Request<B>) -> hyper::Response<HyperOutgoingBody>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        match self.try_handle(req).await {
+            Ok(response) => response,
+            Err(e) => {
+                eprintln!("edge-server: {e:#}");
+                host_response(500, "Internal server error.")
+            }
+        }
+    }
+
+    async fn try_handle<B>(
+        &self,
+        req: hyper::Request<B>,
+    ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let inner = &self.0;
+        // Wait for a free slot instead of failing instantiation on a full pool.
+        let slot = inner.slots.clone().acquire_owned().await?;
+        let state = ServerState::new(&inner.session_dir, &inner.guest_dir, inner.inherit_stderr)?;
+        let mut store = Store::new(inner.pre.engine(), state);
+        let (sender, receiver) = oneshot::channel();
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = inner.pre.clone();
+
+        // The guest runs in its own task: it may go on writing the body
+        // after it has handed over the status and headers.
+        let guest = tokio::spawn(async move {
+            // Held until the instance is gone, body included.
+            let _slot = slot;
+            let result = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+            }
+            .await;
+            if let Err(e) = &result {
+                eprintln!("edge-server: the guest failed: {e:?}");
+            }
+            result.is_ok()
+        });
+
+        match tokio::time::timeout(inner.request_timeout, receiver).await {
+            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Err(code))) => bail!("the guest answered with an error: {code:?}"),
+            // The guest dropped its response-outparam without setting it.
+            Ok(Err(_)) => match guest.await {
+                Ok(true) => bail!("the guest returned without setting a response"),
+                Ok(false) => bail!("the guest failed before responding (logged above)"),
+                Err(e) => Err(e).context("the guest task panicked"),
+            },
+            Err(_elapsed) => {
+                guest.abort();
+                eprintln!(
+                    "edge-server: no response after {:?}; instance dropped",
+                    inner.request_timeout
+                );
+                Ok(host_response(504, "The app took too long to answer."))
+            }
+        }
+    }
+
+    /// The same compiled component and instance pool, serving another
+    /// session directory (tests give each case its own).
+    pub fn with_session_dir(&self, session_dir: impl Into<PathBuf>) -> anyhow::Result<Self> {
+        let session_dir = session_dir.into();
+        check_session_dir(&session_dir)?;
+        let inner = &self.0;
+        Ok(Self(Arc::new(Inner {
+            pre: inner.pre.clone(),
+            session_dir,
+            guest_dir: inner.guest_dir.clone(),
+            // Shared: the pool's slots belong to the engine, not to one server.
+            slots: inner.slots.clone(),
+            request_timeout: inner.request_timeout,
+            inherit_stderr: inner.inherit_stderr,
+        })))
+    }
+
+    /// The host directory each instance sees as `/sessions`.
+    pub fn session_dir(&self) -> &Path {
+        &self.0.session_dir
+    }
+}
+
+fn check_session_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "the session directory {} does not exist or is not a directory",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A server accepting connections in the background.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The address it listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://<addr>/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.local_addr)
+    }
+
+    /// Stops accepting and drops every open connection.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(
+    server: EdgeServer,
+    listener: TcpListener,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    // Dropping the set (when the loop ends) aborts every connection task.
+    let mut connections = JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(e) => {
+                    // Typically out of file descriptors: back off, keep serving.
+                    eprintln!("edge-server: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            // Reap finished connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let server = server.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let server = server.clone();
+                async move { Ok::<_, Infallible>(server.handle(req).await) }
+            });
+            if let Err(e) = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                // Clients hanging up mid-request are routine, not failures.
+                if !e.is_incomplete_message() {
+                    eprintln!("edge-server: connection error: {e}");
+                }
+            }
+        });
+    }
+}
+
+/// The composed demo: the app and the store, each with a main module,
+/// wit-component's shim and fixup modules and instances of host imports
+/// (generous counters cost nothing), a linear memory and a few tables.
+const APP_AND_STORE: InstanceShape = InstanceShape {
+    core_instances: 32,
+    memories: 2,
+    tables: 4,
+};
+
+fn make_engine(options: &ServerOptions) -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    let n = options.max_concurrent_requests.max(1);
+    let mut pool = pooling_config(n, APP_AND_STORE, options.max_memory_bytes);
+    // One fiber stack per request running at once.
+    pool.total_stacks(n);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if let Some(dir) = &options.cache_dir {
+        let mut cache = CacheConfig::new();
+        cache.with_directory(dir);
+        config.cache(Some(Cache::new(cache)?));
+    }
+    Ok(Engine::new(&config)?)
+}

@@ -1,0 +1,54 @@
+//! Typed calls of the component's exports on a [`Request`]: the `store`
+//! and `session` resources of interface `sessions`, and interface `admin`.
+
+mod admin;
+mod handles;
+mod session;
+mod store;
+
+use crate::bindings::exports::sqlite_sessions::store::sessions::{Config, Error};
+use crate::request::Request;
+
+pub use admin::AdminRef;
+pub use handles::{SessionHandle, StoreHandle};
+pub use session::SessionRef;
+pub use store::StoreRef;
+
+impl Request {
+    /// `store.open`.
+    pub fn open_store(&mut self, cfg: &Config) -> anyhow::Result<Result<StoreHandle, Error>> {
+        let (store, instance) = self.parts_mut();
+        let r = instance
+            .sqlite_sessions_store_sessions()
+            .store()
+            .call_open(store, cfg)?;
+        Ok(r.map(StoreHandle::new))
+    }
+
+    /// Calls on an open `store`.
+    pub fn store(&mut self, handle: &StoreHandle) -> StoreRef<'_> {
+        StoreRef::new(self, *handle)
+    }
+
+    /// Calls on a `session`.
+    pub fn session(&mut self, handle: &SessionHandle) -> SessionRef<'_> {
+        SessionRef::new(self, *handle)
+    }
+
+    /// Calls of the `admin` interface on an open `store`.
+    pub fn admin(&mut self, store: &StoreHandle) -> AdminRef<'_> {
+        AdminRef::new(self, *store)
+    }
+
+    /// Drops the `store` resource, running the guest's destructor.
+    pub fn drop_store(&mut self, handle: StoreHandle) -> anyhow::Result<()> {
+        let (store, _) = self.parts_mut();
+        Ok(handle.resource().resource_drop(store)?)
+    }
+
+    /// Drops the `session` resource, running the guest's destructor.
+    pub fn drop_session(&mut self, handle: SessionHandle) -> anyhow::Result<()> {
+        let (store, _) = self.parts_mut();
+        Ok(handle.resource().resource_drop(store)?)
+    }
+}

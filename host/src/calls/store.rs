@@ -1,0 +1,81 @@
+//! The methods of the `store` resource.
+
+use super::handles::{SessionHandle, StoreHandle};
+use crate::bindings::exports::sqlite_sessions::store::sessions::{
+    Error, GuestStore, SweepProgress,
+};
+use crate::request::Request;
+
+/// The methods of one `store` resource. Made by [`Request::store`].
+pub struct StoreRef<'a> {
+    req: &'a mut Request,
+    handle: StoreHandle,
+}
+
+/// Calls the generated `GuestStore::<call>` on this store's resource with
+/// the given arguments; evaluates to its `wasmtime::Result`, which callers
+/// turn into an `anyhow::Result` with `?`.
+macro_rules! store_call {
+    ($self:ident, $name:ident $(, $arg:expr)*) => {{
+        let (store, instance) = $self.req.parts_mut();
+        let guest: GuestStore<'_> = instance.sqlite_sessions_store_sessions().store();
+        guest.$name(store, $self.handle.resource() $(, $arg)*)
+    }};
+}
+
+impl<'a> StoreRef<'a> {
+    pub(super) fn new(req: &'a mut Request, handle: StoreHandle) -> Self {
+        Self { req, handle }
+    }
+
+    /// The handle these calls go to.
+    pub fn handle(&self) -> StoreHandle {
+        self.handle
+    }
+
+    /// `store.load`.
+    pub fn load(&mut self, id: &str) -> anyhow::Result<Result<Option<SessionHandle>, Error>> {
+        let r = store_call!(self, call_load, id)?;
+        Ok(r.map(|s| s.map(SessionHandle::new)))
+    }
+
+    /// `store.create`.
+    pub fn create(&mut self) -> anyhow::Result<SessionHandle> {
+        Ok(SessionHandle::new(store_call!(self, call_create)?))
+    }
+
+    /// `store.load-or-create`.
+    pub fn load_or_create(
+        &mut self,
+        cookie_value: Option<&str>,
+    ) -> anyhow::Result<Result<SessionHandle, Error>> {
+        let r = store_call!(self, call_load_or_create, cookie_value)?;
+        Ok(r.map(SessionHandle::new))
+    }
+
+    /// `store.cookie-value-from-header`.
+    pub fn cookie_value_from_header(
+        &mut self,
+        cookie_header: &str,
+    ) -> anyhow::Result<Option<String>> {
+        Ok(store_call!(
+            self,
+            call_cookie_value_from_header,
+            cookie_header
+        )?)
+    }
+
+    /// `store.destroy-id`.
+    pub fn destroy_id(&mut self, id: &str) -> anyhow::Result<Result<bool, Error>> {
+        Ok(store_call!(self, call_destroy_id, id)?)
+    }
+
+    /// `store.sweep`.
+    pub fn sweep(
+        &mut self,
+        cursor: Option<&str>,
+        budget: u32,
+    ) -> anyhow::Result<Result<SweepProgress, Error>> {
+        Ok(store_call!(self, call_sweep, cursor, budget)?)
+    }
+}

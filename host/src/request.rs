@@ -1,0 +1,190 @@
+//! One request: a fresh Wasmtime store and component instance, with its
+//! WASI context, host-call counter and memory tracker. The typed calls on
+//! its resources are in `calls`.
+
+use std::path::Path;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{SessionStore, SessionStorePre};
+use crate::clock::FakeClock;
+use crate::config::DEFAULT_GUEST_DIR;
+use crate::host_calls::{HostCallCounter, HostCallCounts, HostCallEvent, HostCallsView};
+use crate::memory::{MemoryStats, MemoryTracker};
+
+/// Per-request settings for [`Runtime::request_with`](crate::Runtime::request_with).
+#[derive(Clone, Debug)]
+pub struct RequestOptions {
+    /// The guest path at which the host's session directory is preopened.
+    /// Default [`DEFAULT_GUEST_DIR`] (`/sessions`).
+    pub guest_dir: String,
+    /// A wall clock to show the guest instead of the host's.
+    pub wall_clock: Option<FakeClock>,
+    /// The fuel this request may burn before it traps. Needs a runtime made
+    /// with [`RuntimeOptions::consume_fuel`](crate::RuntimeOptions::consume_fuel);
+    /// there, `None` means unlimited.
+    pub fuel: Option<u64>,
+    /// Pass the guest's stderr (panic messages, if any) to the host's.
+    /// Default `true`: the component writes nothing there unless something
+    /// went badly wrong, and then the message is worth seeing.
+    pub inherit_stderr: bool,
+    /// Let wasmtime-wasi run filesystem calls on the calling thread instead
+    /// of handing each to a blocking thread pool. Default `true`: requests
+    /// here are synchronous, so the hand-off only adds latency.
+    pub allow_blocking_current_thread: bool,
+    /// Preopen the session directory read-only (`FsPerms::ReadOnly`), as a
+    /// host that mounts it read-only would. Default `false`.
+    pub read_only: bool,
+}
+
+impl Default for RequestOptions {
+    fn default() -> Self {
+        Self {
+            guest_dir: DEFAULT_GUEST_DIR.to_owned(),
+            wall_clock: None,
+            fuel: None,
+            inherit_stderr: true,
+            allow_blocking_current_thread: true,
+            read_only: false,
+        }
+    }
+}
+
+/// The data of a request's Wasmtime [`Store`]: its WASI context, resource
+/// table, host-call counter and memory tracker. Opaque; it is public only
+/// because [`Request::store_mut`] names it.
+pub struct RequestState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    /// Bumped by the counting WASI wrappers; stays zero with
+    /// [`RuntimeOptions::count_host_calls`](crate::RuntimeOptions::count_host_calls) off.
+    host_calls: HostCallCounter,
+    /// The store's resource limiter: records linear-memory growth.
+    memory: MemoryTracker,
+}
+
+impl RequestState {
+    /// The getter [`host_calls::add_to_linker`](crate::host_calls::add_to_linker)
+    /// is given: disjoint borrows of the fields the counting wrappers need.
+    pub(crate) fn host_calls_view(&mut self) -> HostCallsView<'_> {
+        HostCallsView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+            counter: &mut self.host_calls,
+        }
+    }
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// One instance of the component, with its own store and WASI context.
+///
+/// Every call returns `anyhow::Result<T>` where `T` is exactly the WIT
+/// function's result: the outer error is a trap (or a misuse such as a
+/// dropped handle), the inner `Result<_, Error>` is the component's answer.
+///
+/// Call [`drop_session`](Request::drop_session) and
+/// [`drop_store`](Request::drop_store) when done, as a real host would:
+/// dropping the `Request` frees the instance without running the guest's
+/// destructors.
+pub struct Request {
+    store: Store<RequestState>,
+    instance: SessionStore,
+}
+
+impl Request {
+    pub(crate) fn new(
+        engine: &Engine,
+        pre: &SessionStorePre<RequestState>,
+        session_dir: &Path,
+        options: &RequestOptions,
+        fuel: Option<u64>,
+    ) -> anyhow::Result<Self> {
+        let perms = if options.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        let ctx = crate::wasi::session_ctx(session_dir, &options.guest_dir, perms, |wasi| {
+            wasi.allow_blocking_current_thread(options.allow_blocking_current_thread);
+            if options.inherit_stderr {
+                wasi.inherit_stderr();
+            }
+            if let Some(clock) = &options.wall_clock {
+                wasi.wall_clock(clock.clone());
+            }
+        })?;
+
+        let state = RequestState {
+            ctx,
+            table: ResourceTable::new(),
+            host_calls: HostCallCounter::default(),
+            memory: MemoryTracker::default(),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.memory);
+        if let Some(fuel) = fuel {
+            store.set_fuel(fuel)?;
+        }
+        let instance = pre.instantiate(&mut store)?;
+        Ok(Self { store, instance })
+    }
+
+    /// The request's Wasmtime store, e.g. for `get_fuel`.
+    pub fn store_mut(&mut self) -> &mut Store<RequestState> {
+        &mut self.store
+    }
+
+    /// The WASI host calls this request's instance has made since it was
+    /// created or since the last [`reset_host_calls`](Request::reset_host_calls),
+    /// by function. Empty when the runtime was built with
+    /// [`RuntimeOptions::count_host_calls`](crate::RuntimeOptions::count_host_calls)
+    /// off.
+    pub fn host_calls(&self) -> HostCallCounts {
+        self.store.data().host_calls.snapshot()
+    }
+
+    /// Sets every host-call counter of this request back to zero.
+    pub fn reset_host_calls(&mut self) {
+        self.store.data_mut().host_calls.reset();
+    }
+
+    /// Starts recording every counted host call in order, with its
+    /// arguments and result (clearing an earlier recording), or stops.
+    /// Off by default: it allocates a string per argument. Read the calls
+    /// with [`take_host_call_trace`](Request::take_host_call_trace).
+    pub fn trace_host_calls(&mut self, on: bool) {
+        self.store.data_mut().host_calls.set_tracing(on);
+    }
+
+    /// The calls recorded since tracing started or since the last take.
+    pub fn take_host_call_trace(&mut self) -> Vec<HostCallEvent> {
+        self.store.data_mut().host_calls.take_trace()
+    }
+
+    /// Linear-memory use of this request's instance so far: the largest
+    /// memory's peak size (memories never shrink, so this is also its size
+    /// now) and how often memories were created or grown.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.store.data().memory.stats()
+    }
+
+    /// Shorthand for `memory_stats().peak_bytes`.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.memory_stats().peak_bytes
+    }
+
+    /// The Wasmtime store and the instance's bindings, for the typed calls.
+    pub(crate) fn parts_mut(&mut self) -> (&mut Store<RequestState>, &SessionStore) {
+        (&mut self.store, &self.instance)
+    }
+}

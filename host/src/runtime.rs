@@ -1,0 +1,237 @@
+//! The long-lived part of the embedding: engine, compiled component, linker
+//! and pre-instantiation, built once and shared by every request.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use wasmtime::component::Linker;
+use wasmtime::{Engine, InstanceAllocationStrategy};
+
+use crate::bindings::exports::sqlite_sessions::store::sessions::Config;
+use crate::bindings::SessionStorePre;
+use crate::engine::{self, InstanceShape};
+use crate::request::{Request, RequestOptions, RequestState};
+
+/// Engine-level settings: they change how the component is compiled or how
+/// instances are allocated, so they are fixed for a [`Runtime`]'s lifetime.
+#[derive(Clone, Debug)]
+pub struct RuntimeOptions {
+    /// Compile with fuel metering, so requests can carry a fuel budget
+    /// ([`RequestOptions::fuel`]). Off by default: metering slows the guest
+    /// down and changes the compiled code.
+    pub consume_fuel: bool,
+    /// Allocate instances from a pre-reserved pool (Wasmtime's pooling
+    /// allocator) instead of mapping memory per instance. On by default: it
+    /// is what a server embedding would use, and it makes a fresh instance
+    /// per request cheap.
+    pub pooling: bool,
+    /// With `pooling`: how many instances (so requests) may be alive at once.
+    /// Default 1100, so a test can hold 1,000 live requests with room to spare.
+    pub max_instances: u32,
+    /// The most linear memory one instance may grow to. Default 64 MiB:
+    /// SQLite's page cache plus a 16 MiB session (`max-session-bytes`' default)
+    /// and its CBOR/JSON copies fit, while a runaway guest fails its
+    /// `memory.grow` long before it hurts the host.
+    pub max_memory_bytes: usize,
+    /// Where to keep the compiled (`.cwasm`) form of the component, so a
+    /// second process skips Cranelift (and pre-initialisation). `None`
+    /// compiles every time; [`RuntimeOptions::cached_beside`] uses the
+    /// component's own directory.
+    pub cache_dir: Option<PathBuf>,
+    /// Count the WASI host calls each request makes, by function (see
+    /// [`Request::host_calls`]). On by default: a count is one array
+    /// increment next to a host call that costs microseconds (the `bench`
+    /// tool measures both). Off links wasmtime-wasi's stock implementation
+    /// untouched, and every count reads zero.
+    pub count_host_calls: bool,
+    /// With `pooling`: how much of an instance's linear memory (and tables)
+    /// stays resident when it ends, to be zeroed for the next instance
+    /// rather than returned to the OS and faulted in again. Default 2 MiB,
+    /// more than one request touches (`bench` reports the peak, and the
+    /// cycle's time with `--keep-resident 0`). The price: every pool slot
+    /// that has ever been used keeps its memory, so after a burst of N
+    /// concurrent requests the process stays larger by N times that peak
+    /// (`bench`'s live-instances section shows it). Set 0 to give memory
+    /// back after every request.
+    pub keep_resident_bytes: usize,
+    /// Run the component's `wizer-initialize` export once and use the
+    /// snapshot it leaves (see [`crate::preinit`]), so each request's first
+    /// session opens with its schema read and its statements compiled. On by
+    /// default (`bench` compares); the snapshot is cached with the compiled
+    /// component in `cache_dir`.
+    pub preinitialize: bool,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            consume_fuel: false,
+            pooling: true,
+            max_instances: 1100,
+            max_memory_bytes: 64 << 20,
+            cache_dir: None,
+            count_host_calls: true,
+            keep_resident_bytes: 2 << 20,
+            preinitialize: true,
+        }
+    }
+}
+
+impl RuntimeOptions {
+    /// The defaults, with the compiled form of `component` cached in the
+    /// directory that holds it.
+    pub fn cached_beside(component: impl AsRef<Path>) -> Self {
+        Self {
+            cache_dir: component.as_ref().parent().map(Path::to_path_buf),
+            ..Self::default()
+        }
+    }
+}
+
+/// A compiled, linked and pre-instantiated `sqlite-sessions` component.
+///
+/// Create one per process and call [`Runtime::request`] for each HTTP
+/// request: each gets a fresh Wasmtime store and instance, as a server that
+/// isolates requests would do. `Runtime` is `Send + Sync`.
+pub struct Runtime {
+    engine: Engine,
+    pre: SessionStorePre<RequestState>,
+    consume_fuel: bool,
+    count_host_calls: bool,
+}
+
+impl Runtime {
+    /// The component in the file at `path`, with default options (so no
+    /// compiled-artifact cache).
+    pub fn from_file(path: impl AsRef<Path>) -> anyhow::Result<Self> {
+        Self::from_file_with(path, RuntimeOptions::default())
+    }
+
+    /// The component in the file at `path`, with the given options. The
+    /// cached compiled form, if any, is named after the file.
+    pub fn from_file_with(path: impl AsRef<Path>, options: RuntimeOptions) -> anyhow::Result<Self> {
+        let path = path.as_ref();
+        let load = || -> anyhow::Result<Self> {
+            let bytes = std::fs::read(path)?;
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("component");
+            Self::build(&bytes, stem, options)
+        };
+        load().with_context(|| format!("loading component {}", path.display()))
+    }
+
+    /// The component `bytes`, with the given options. The cached compiled
+    /// form, if any, is named `component-…`.
+    pub fn from_bytes_with(bytes: &[u8], options: RuntimeOptions) -> anyhow::Result<Self> {
+        Self::build(bytes, "component", options).context("loading the component")
+    }
+
+    fn build(bytes: &[u8], stem: &str, options: RuntimeOptions) -> anyhow::Result<Self> {
+        let engine = make_engine(&options)?;
+        let component = engine::load_component(
+            &engine,
+            bytes,
+            stem,
+            options.cache_dir.as_deref(),
+            options.preinitialize,
+        )?;
+
+        let mut linker = Linker::<RequestState>::new(&engine);
+        if options.count_host_calls {
+            crate::host_calls::add_to_linker(&mut linker, RequestState::host_calls_view)?;
+        } else {
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        }
+        // Type-checks every import and export once, here, so that each
+        // request only allocates and initializes an instance.
+        let pre = SessionStorePre::new(linker.instantiate_pre(&component)?)?;
+
+        Ok(Self {
+            engine,
+            pre,
+            consume_fuel: options.consume_fuel,
+            count_host_calls: options.count_host_calls,
+        })
+    }
+
+    /// The Wasmtime engine, for embedders that want to measure or extend.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Whether requests are fuel-metered ([`RuntimeOptions::consume_fuel`]).
+    pub fn consumes_fuel(&self) -> bool {
+        self.consume_fuel
+    }
+
+    /// Whether requests count their WASI host calls
+    /// ([`RuntimeOptions::count_host_calls`]).
+    pub fn counts_host_calls(&self) -> bool {
+        self.count_host_calls
+    }
+
+    /// A fresh instance whose `/sessions` is the host's `session_dir`, with
+    /// default [`RequestOptions`].
+    pub fn request(&self, session_dir: &Path) -> anyhow::Result<Request> {
+        self.request_with(session_dir, RequestOptions::default())
+    }
+
+    /// A fresh instance whose [`RequestOptions::guest_dir`] (default
+    /// `/sessions`) is the host's `session_dir`.
+    pub fn request_with(
+        &self,
+        session_dir: &Path,
+        options: RequestOptions,
+    ) -> anyhow::Result<Request> {
+        if options.fuel.is_some() && !self.consume_fuel {
+            bail!("RequestOptions::fuel needs a Runtime built with RuntimeOptions::consume_fuel");
+        }
+        let fuel = self.consume_fuel.then(|| options.fuel.unwrap_or(u64::MAX));
+        Request::new(&self.engine, &self.pre, session_dir, &options, fuel)
+    }
+
+    /// Creates a session holding `entries` (key, JSON text) in a fresh
+    /// instance, as one request that stores them would, and returns its id.
+    /// The component's typed errors become `anyhow` errors here.
+    pub fn create_session(
+        &self,
+        session_dir: &Path,
+        options: RequestOptions,
+        config: &Config,
+        entries: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        let mut req = self.request_with(session_dir, options)?;
+        let store = req.open_store(config)??;
+        let session = req.store(&store).create()?;
+        for (key, json) in entries {
+            req.session(&session).set_json(key, json)??;
+        }
+        let id = req.session(&session).id()?;
+        req.drop_session(session)?;
+        req.drop_store(store)?;
+        Ok(id)
+    }
+}
+
+fn make_engine(options: &RuntimeOptions) -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(options.consume_fuel);
+    engine::apply_perfmap_var(&mut config);
+    if options.pooling {
+        let mut pool = engine::pooling_config(
+            options.max_instances,
+            InstanceShape::STORE,
+            options.max_memory_bytes,
+        );
+        // When an instance ends, its slot's memory is normally handed back
+        // to the OS (madvise), and the next instance in that slot page-faults
+        // it in again. Keeping the first megabytes resident (zeroed with
+        // memset instead) removes those faults; `bench` shows the difference.
+        pool.linear_memory_keep_resident(options.keep_resident_bytes)
+            .table_keep_resident(options.keep_resident_bytes.min(1 << 20));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Ok(Engine::new(&config)?)
+}

@@ -1,0 +1,171 @@
+//! Side-by-side benchmark of the session cycle: the component inside wasmtime
+//! versus the same storage core compiled natively, in one run (these 2-core
+//! machines are noisy, so only same-run ratios mean much), followed by the
+//! deterministic metric: WASI host calls per operation.
+//!
+//! The cycle is what one HTTP request does: (fresh pooled instance +) open the
+//! store, load an existing session, get one key, set one key, drop.
+//!
+//! Sections:
+//! 1. Cycle time, wasm (host calls counted and not) and native, per directory.
+//!    The variants take turns in blocks of iterations, so the "counting
+//!    overhead" row compares like with like.
+//! 2. Host calls per operation, each step measured in isolation on an existing
+//!    session (first directory, fixed wall clock), with its mean time, the
+//!    get/load cost of a 1,000-key × 1 KiB session against a 1-key one, and
+//!    each instance's peak linear memory.
+//! 3. The per-function breakdown of those calls.
+//! 4. Sweep throughput: session files examined per second by `store.sweep`
+//!    inside wasmtime, run as a host would (a fresh instance per call, a
+//!    budget per call), first with correct expiry hints (1% expired), then
+//!    with every hint stale so that every file is opened.
+//! 5. Load latency against the number of session files in the directory
+//!    (1,000, 100,000, ...): a few real sessions among empty filler files
+//!    named like session files, wasm and native, each N against the first.
+//! 6. Concurrency scaling: the cycle on 1, 2 and 4 host threads, each on its
+//!    own session, then all on one session; wasm and native; throughput,
+//!    latency, speed-up against the first row, and `busy` answers.
+//! 7. Host memory: the whole process's resident set (VmRSS) before and with
+//!    1,000 live instances, each holding an open store and a loaded session.
+//!
+//! Usage: `cargo run --release --bin bench -- [--iters N] [--dir PATH]... [--trace]
+//! [--durability power-loss|process-crash] [--sweep-sessions N]
+//! [--sweep-budget B] [--many-files N,N,...] [--threads T,T,...]
+//! [--scaling-secs S] [--live-instances N] [--keep-resident BYTES]
+//! [--profile-cycles N]` (default: /dev/shm and the system
+//! temp directory, 1000 cycle iterations per row; the per-operation rows use
+//! N/4; the sweep uses the first directory, 10,000 sessions and a budget of
+//! 1000 per call; `--sweep-sessions 0` skips it). `--trace` adds every host
+//! call of one cycle, in order, with its arguments (paths, offsets, handles)
+//! and result.
+//!
+//! Sections 5 to 7 use the first directory. `--many-files` lists the
+//! directory sizes of section 5 (default `1000,100000`; `1000000` works, and
+//! the section prints how long its fillers took to create and delete), each
+//! measured with the smaller of `--iters` and 400 loads per row; `--threads`
+//! the thread counts of section 6 (default `1,2,4`; the one-session row uses
+//! the largest), `--scaling-secs` how long each of its rows runs (default 2);
+//! `--live-instances` the instances of section 7 (default 1000). For each,
+//! `0` skips the section.
+
+mod args;
+mod cycle;
+mod ops;
+mod scale;
+mod setup;
+mod stats;
+mod sweep;
+
+use std::path::Path;
+use std::time::Instant;
+
+use sqlite_sessions_host::Runtime;
+
+/// Pool size of the bench's runtimes: room for section 6's threads, each
+/// holding one instance at a time.
+const MAX_INSTANCES: u32 = 16;
+
+fn main() -> anyhow::Result<()> {
+    let args::Args {
+        iters,
+        dirs,
+        trace,
+        sweep_sessions,
+        sweep_budget,
+        many_files,
+        threads,
+        scaling_secs,
+        live_instances,
+        profile_cycles,
+        durability,
+        keep_resident,
+    } = args::parse()?;
+    setup::init(durability, keep_resident);
+    let started = Instant::now();
+    let stock = setup::runtime(false)?;
+    if profile_cycles > 0 {
+        return profile(&stock, &dirs[0], profile_cycles);
+    }
+    let counted = setup::runtime(true)?;
+
+    println!(
+        "session cycle: load existing + get + set, {iters} iterations per row, durability {:?}",
+        setup::durability()
+    );
+    println!(
+        "{:<40} {:>10} {:>10} {:>10}",
+        "workload", "mean µs", "p50 µs", "p95 µs"
+    );
+    let plain = setup::runtime_with(false, MAX_INSTANCES, false)?;
+    for base in &dirs {
+        cycle::cycle_rows(base, iters, [&counted, &stock, &plain])?;
+    }
+    println!();
+    println!(
+        "new session: create + set (the file's first write) + drop, {iters} iterations per row"
+    );
+    for base in &dirs {
+        cycle::create_rows(base, iters, [&stock, &plain])?;
+    }
+
+    let base = &dirs[0];
+    let dir = tempfile::tempdir_in(base)?;
+    let op_iters = (iters / 4).max(1);
+    let ops = ops::Ops::measure(&counted, dir.path(), op_iters)?;
+    println!();
+    println!(
+        "host calls per operation ({}, fixed wall clock; times: mean of {op_iters})",
+        base.display()
+    );
+    ops.print();
+    println!();
+    println!("host calls by function: one cycle, its steps, the isolated set, and a get from the 1000-key session");
+    ops.print_breakdown();
+    if trace {
+        println!();
+        println!("trace of one cycle (#n = host resource handle)");
+        for (i, event) in ops::trace_cycle(&counted, dir.path(), &ops.id)?
+            .iter()
+            .enumerate()
+        {
+            println!("{:>4} {event}", i + 1);
+        }
+    }
+    if sweep_sessions > 0 {
+        println!();
+        sweep::sweep_bench(&stock, &dirs[0], sweep_sessions, sweep_budget)?;
+    }
+    if !many_files.is_empty() {
+        println!();
+        scale::many_files_bench(&stock, &dirs[0], &many_files, iters.min(400))?;
+    }
+    if !threads.is_empty() {
+        println!();
+        scale::scaling_bench(&stock, &dirs[0], &threads, scaling_secs)?;
+    }
+    if live_instances > 0 {
+        println!();
+        scale::live_instances_bench(&dirs[0], live_instances)?;
+    }
+    println!(
+        "\nbench finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Nothing but `cycles` wasm cycles (stock wasmtime-wasi), so that a
+/// profiler sees only them: `SQLITE_SESSIONS_PERFMAP=1 perf record -g bench
+/// --profile-cycles 5000`.
+fn profile(runtime: &Runtime, base: &Path, cycles: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir_in(base)?;
+    let config = setup::bench_config();
+    let id = setup::seed_session(runtime, dir.path())?;
+    let started = Instant::now();
+    for i in 0..cycles {
+        cycle::one_wasm_cycle(runtime, dir.path(), &config, &id, i)?;
+    }
+    let mean = started.elapsed().as_secs_f64() * 1e6 / cycles as f64;
+    println!("{cycles} wasm cycles, mean {mean:.1} µs");
+    Ok(())
+}
