@@ -53,11 +53,15 @@ preinit: setup
 
 test: setup polyglot-setup
 	cargo test $(CARGO_PROFILE) --workspace
+	# The storage core on the key-value backend, natively (in-memory buckets).
+	cargo test $(CARGO_PROFILE) -p sqlite-sessions --features kv --lib --test native
 
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy $(CARGO_PROFILE) --workspace --all-targets -- -D warnings
 	cargo clippy --profile component -p sqlite-sessions --target wasm32-wasip2 -- -D warnings
+	cargo clippy $(CARGO_PROFILE) -p sqlite-sessions --features kv --all-targets -- -D warnings
+	cargo clippy --profile component -p sqlite-sessions --features kv --target wasm32-wasip2 -- -D warnings
 	cargo clippy $(CARGO_PROFILE) -p edge-app --target wasm32-wasip2 -- -D warnings
 
 # The API docs of every crate; broken intra-doc links (and every other

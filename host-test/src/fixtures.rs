@@ -1,8 +1,9 @@
 //! Shared fixtures: a temporary session directory and short-hands for the
 //! calls most tests make.
 
-use sqlite_sessions::ids::{SessionFile, SessionId};
-use sqlite_sessions::storage::{self, DbOptions};
+use sqlite_sessions::layout::SessionFile;
+use sqlite_sessions::DbOptions;
+use sqlite_sessions::SessionId;
 use sqlite_sessions_host::{
     default_config, Config, Request, RequestOptions, SessionHandle, StoreHandle,
 };
@@ -159,5 +160,5 @@ pub fn integrity(file: &Path) -> String {
         durability: Default::default(),
         expiry_hint: None,
     };
-    storage::integrity_check(file.to_str().unwrap(), opts).unwrap()
+    sqlite_sessions::integrity_check(file.to_str().unwrap(), opts).unwrap()
 }

@@ -50,7 +50,7 @@ pub mod wasi;
 pub use bindings::exports::sqlite_sessions::store::sessions::{
     BatchError, BatchOp, BatchResult, Config, CookieConfig, Durability, Error, ExpirySettings,
     KeyDelta, KeyPath, KeyPathValue, KeyValue, LimitExceeded, LimitKind, PathSegment, SameSite,
-    SweepProgress,
+    StorageFailure, StorageKind, SweepProgress,
 };
 pub use calls::{AdminRef, SessionHandle, SessionRef, StoreHandle, StoreRef};
 pub use clock::FakeClock;

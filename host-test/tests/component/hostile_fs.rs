@@ -8,7 +8,7 @@
 
 use host_test::fixtures::{integrity, session_path as file_of};
 use sqlite_sessions_host::{
-    default_config, Config, Error, FakeClock, Request, RequestOptions, StoreHandle,
+    default_config, Config, Error, FakeClock, Request, RequestOptions, StorageKind, StoreHandle,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -86,18 +86,18 @@ fn a_read_only_directory_serves_reads_and_refuses_writes_typed() {
     // Not `busy`: retrying would never help.
     let refused = req.session(&s).set_json("a", "2").unwrap();
     assert!(
-        matches!(&refused, Err(Error::Storage(m)) if m.contains("readonly")),
+        matches!(&refused, Err(Error::Storage(f)) if f.kind == StorageKind::ReadOnly),
         "{refused:?}"
     );
     assert_eq!(req.session(&s).get_json("a").unwrap(), Ok(Some("1".into())));
     let fresh = req.store(&store).create().unwrap();
     assert!(matches!(
         req.session(&fresh).set_json("b", "2").unwrap(),
-        Err(Error::Storage(_))
+        Err(Error::Storage(f)) if f.kind == StorageKind::ReadOnly
     ));
     assert!(matches!(
         req.store(&store).destroy_id(&id).unwrap(),
-        Err(Error::Storage(_))
+        Err(Error::Storage(f)) if f.kind == StorageKind::ReadOnly
     ));
     drop(req);
 
@@ -107,7 +107,7 @@ fn a_read_only_directory_serves_reads_and_refuses_writes_typed() {
     let (mut req, store) = read_only(&clock);
     assert!(matches!(
         req.store(&store).load(&id).unwrap(),
-        Err(Error::Storage(_))
+        Err(Error::Storage(f)) if f.kind == StorageKind::ReadOnly
     ));
     drop(req);
 
@@ -161,7 +161,9 @@ fn damaged_session_files_give_typed_errors_and_spare_the_others() {
         // would panic on one), never "no such session" (the file is there).
         let (mut req, store) = request(dir.path());
         match req.store(&store).load(id).unwrap() {
-            Err(Error::Storage(m)) if m.contains("not a session database") => {}
+            Err(Error::Storage(f))
+                if f.kind == StorageKind::Corrupt
+                    && f.message.contains("not a session database") => {}
             other => panic!("{how}: {:?}", other.map(|s| s.is_some())),
         }
         // Nothing was written over it: the damage stays for an operator to
@@ -229,7 +231,7 @@ fn a_full_disk_gives_typed_errors_and_loses_no_acknowledged_write() {
         }
     }
     match full {
-        Some(Error::Storage(msg)) => assert!(msg.contains("full"), "{msg}"),
+        Some(Error::Storage(f)) => assert_eq!(f.kind, StorageKind::Full, "{}", f.message),
         other => panic!("expected a storage error once the disk filled, got {other:?}"),
     }
     // Every acknowledged key is there and the file is sound; the bystander

@@ -2,7 +2,7 @@
 //! directory reveals to whoever can list it.
 
 use host_test::fixtures::{finish, Env};
-use sqlite_sessions_host::{default_config, Error};
+use sqlite_sessions_host::{default_config, Error, StorageKind};
 
 fn hostile_ids() -> Vec<String> {
     let good = "3f2b8c1e-9a4d-4b6f-8e2a-1c3d5e7f9a0b";
@@ -136,7 +136,10 @@ fn a_foreign_file_at_a_session_path_is_a_storage_error_not_a_trap() {
     std::fs::write(&file, b"this is not a database, just some bytes ........").unwrap();
     let (mut req, store) = env.request();
     let got = req.store(&store).load(&id).unwrap();
-    assert!(matches!(got, Err(Error::Storage(_))), "{got:?}");
+    assert!(
+        matches!(&got, Err(Error::Storage(f)) if f.kind == StorageKind::Corrupt),
+        "{got:?}"
+    );
     // The store stays usable for other sessions.
     let s = req.store(&store).create().unwrap();
     req.session(&s).set_json("k", "2").unwrap().unwrap();

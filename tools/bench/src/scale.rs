@@ -7,7 +7,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sqlite_sessions::ids::{SessionFile, SessionId};
+use sqlite_sessions::layout::SessionFile;
+use sqlite_sessions::SessionId;
 use sqlite_sessions::{Store, StoreConfig};
 use sqlite_sessions_host::{Config, Runtime};
 

@@ -41,8 +41,8 @@ pub fn bench_config() -> Config {
 pub fn native_config(dir: &Path) -> anyhow::Result<StoreConfig> {
     let mut config = StoreConfig::new(dir.to_str().context("non-UTF-8 path")?);
     config.durability = match durability() {
-        Durability::PowerLoss => sqlite_sessions::storage::Durability::PowerLoss,
-        Durability::ProcessCrash => sqlite_sessions::storage::Durability::ProcessCrash,
+        Durability::PowerLoss => sqlite_sessions::Durability::PowerLoss,
+        Durability::ProcessCrash => sqlite_sessions::Durability::ProcessCrash,
     };
     Ok(config)
 }

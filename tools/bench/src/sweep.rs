@@ -73,7 +73,7 @@ fn seed_for_sweep(dir: &Path, n: usize) -> anyhow::Result<usize> {
     for i in 0..n {
         let mut s = store.create();
         if i % 100 == 0 {
-            s.set_expiry(sqlite_sessions::expiry::Overrides {
+            s.set_expiry(sqlite_sessions::Overrides {
                 idle_timeout_s: Some(60),
                 ..Default::default()
             })?;

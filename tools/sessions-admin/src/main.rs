@@ -532,7 +532,10 @@ fn component_failure(e: Error) -> Failure {
             exit::FAILURE,
             "a session stayed locked by another request past the busy timeout; retry later",
         ),
-        Error::Storage(m) => Failure::new(exit::FAILURE, format!("storage error: {m}")),
+        Error::Storage(f) => Failure::new(
+            exit::FAILURE,
+            format!("storage error ({:?}): {}", f.kind, f.message),
+        ),
         Error::Config(m) => Failure::new(exit::USAGE, format!("invalid store settings: {m}")),
         Error::InvalidValue(m) => Failure::new(exit::USAGE, format!("invalid argument: {m}")),
         other => Failure::new(exit::FAILURE, format!("unexpected error: {other:?}")),
