@@ -41,14 +41,16 @@ prune() {
 }
 
 # The WIT the guest tools read: the runner world, and the store's interface
-# as its dependency. Generated from wit/store.wit on every build, never kept
-# in git, so there is one source of truth for the store's contract.
+# as its dependency, with the package that one imports (wasi:keyvalue, for
+# its key-value world). Generated from wit/ on every build, never kept in
+# git, so there is one source of truth for the store's contract.
 WIT="$OUT/wit"
 rm -rf "$WIT"
 mkdir -p "$WIT/deps/store"
 cp "$HERE/wit/runner.wit" "$WIT/"
 cp "$ROOT/wit/store.wit" "$WIT/deps/store/"
-wit_hash="$(hash_of "$WIT/runner.wit" "$WIT/deps/store/store.wit")"
+cp -r "$ROOT/wit/deps/keyvalue" "$WIT/deps/"
+wit_hash="$(hash_of "$WIT/runner.wit" "$WIT/deps/store/store.wit" "$WIT"/deps/keyvalue/*.wit)"
 WORLD=flow-runner
 
 # Python guest.
