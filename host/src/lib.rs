@@ -41,6 +41,7 @@ mod clock;
 mod config;
 pub mod engine;
 pub mod host_calls;
+pub mod keyvalue;
 mod memory;
 pub mod preinit;
 mod request;
