@@ -88,7 +88,7 @@ impl Site {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("sessions")).unwrap();
         let server = compiled
-            .with_session_dir(root.path().join("sessions"))
+            .with_storage(root.path().join("sessions"))
             .unwrap()
             .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
@@ -528,7 +528,7 @@ fn pages_without_a_session_write_nothing() {
 fn the_server_listens_on_loopback_only() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
-        let server = compiled().with_session_dir(dir.path()).unwrap();
+        let server = compiled().with_storage(dir.path()).unwrap();
         let err = server
             .bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
             .await
