@@ -14,6 +14,8 @@ command -v llvm-ar-19 >/dev/null 2>&1 || need_apt+=(llvm-19)
 # with redis-cli --cluster create).
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+# `make bench` measures the edge demo's requests per second with ApacheBench.
+command -v ab >/dev/null 2>&1 || need_apt+=(apache2-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
   sudo=""

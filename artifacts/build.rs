@@ -5,7 +5,10 @@
 //!   workspace's `component` profile: release plus LTO);
 //! - the edge demo's app (`examples/edge-app`), which imports the store;
 //! - the two composed into one component with `wac plug` (wac-cli 0.12, from
-//!   `$WAC` or `PATH`).
+//!   `$WAC` or `PATH`);
+//! - the same three over `wasi:keyvalue` (the `kv` feature of the store and
+//!   of the app): `sqlite_sessions_kv.wasm`, `edge_app_kv.wasm` and
+//!   `edge_demo_kv.wasm`.
 //!
 //! This is wasmtime's `test-programs/artifacts` pattern: a nested `cargo
 //! build` of other workspace members for another target. The nested cargo
@@ -13,7 +16,11 @@
 //! outer cargo holds the lock on its own target directory for the whole
 //! build and a nested cargo waiting on that lock would deadlock. The store
 //! and the app are separate invocations, so that the app's dependencies'
-//! features never unify with the store's.
+//! features never unify with the store's. The key-value builds use a target
+//! directory of their own (`<outer target>/component-kv`): a build of the
+//! same package with other features writes the same output file, so sharing
+//! one directory would leave whichever was built last under both names.
+//! Their outputs are then copied to names of their own (`*_kv.wasm`).
 //!
 //! A build that fails (a missing toolchain, typically) does not fail this
 //! crate: the failure is recorded next to the path, with a checklist of
@@ -82,31 +89,49 @@ fn main() {
         println!("cargo:rerun-if-env-changed={var}");
     }
 
-    let target_dir = component_target_dir(&out_dir);
-    let built = target_dir.join(TARGET).join(PROFILE);
-    let mut artifacts = [
-        Artifact::new("STORE", "store", built.join("sqlite_sessions.wasm")),
-        Artifact::new("APP", "edge_app", built.join("edge_app.wasm")),
-        Artifact::new("COMPOSED", "edge_demo", built.join("edge_demo.wasm")),
+    let variants = [
+        Variant {
+            suffix: "",
+            features: None,
+            target_dir: component_target_dir(&out_dir, "component"),
+        },
+        Variant {
+            suffix: "_kv",
+            features: Some("kv"),
+            target_dir: component_target_dir(&out_dir, "component-kv"),
+        },
     ];
+    let mut artifacts = Vec::new();
+    for v in &variants {
+        let built = v.target_dir.join(TARGET).join(PROFILE);
+        let named = |stem: &str| built.join(format!("{stem}{}.wasm", v.suffix));
+        let upper = v.suffix.to_uppercase();
+        artifacts.push([
+            Artifact::new(format!("STORE{upper}"), named("sqlite_sessions")),
+            Artifact::new(format!("APP{upper}"), named("edge_app")),
+            Artifact::new(format!("COMPOSED{upper}"), named("edge_demo")),
+        ]);
+    }
 
     if env::var_os(SKIP_VAR).is_some_and(|v| v == "1") {
-        for a in &mut artifacts {
+        for a in artifacts.iter_mut().flatten() {
             a.error = Some(format!("it was skipped ({SKIP_VAR}=1 at build time)"));
         }
     } else {
-        let [store, app, composed] = &mut artifacts;
-        store.error = build(&workspace, &target_dir, "sqlite-sessions", &store.path);
-        app.error = build(&workspace, &target_dir, "edge-app", &app.path);
-        composed.error = match (&store.error, &app.error) {
-            (None, None) => wac_plug(&app.path, &store.path, &composed.path),
-            _ => Some("it is made from the store and the app, and one of them failed".into()),
-        };
+        for (v, [store, app, composed]) in variants.iter().zip(&mut artifacts) {
+            let built = v.target_dir.join(TARGET).join(PROFILE);
+            store.error = v.build(&workspace, "sqlite-sessions", &built, &store.path);
+            app.error = v.build(&workspace, "edge-app", &built, &app.path);
+            composed.error = match (&store.error, &app.error) {
+                (None, None) => wac_plug(&app.path, &store.path, &composed.path),
+                _ => Some("it is made from the store and the app, and one of them failed".into()),
+            };
+        }
     }
 
     let mut generated = String::new();
     let mut failed = false;
-    for a in &artifacts {
+    for a in artifacts.iter().flatten() {
         a.write_rust(&mut generated);
         if let Some(e) = &a.error {
             failed = true;
@@ -128,21 +153,57 @@ fn main() {
         .expect("failed to write $OUT_DIR/artifacts.rs");
 }
 
+/// One build of the store and the app: the directory-backed one, or the
+/// key-value one.
+struct Variant {
+    /// Appended to each output's file stem.
+    suffix: &'static str,
+    /// `--features` for both packages.
+    features: Option<&'static str>,
+    target_dir: PathBuf,
+}
+
+impl Variant {
+    /// Builds `package` into `built` and gives its output the variant's name
+    /// (`expected`); `None` if it is there, else why not.
+    fn build(
+        &self,
+        workspace: &Path,
+        package: &str,
+        built: &Path,
+        expected: &Path,
+    ) -> Option<String> {
+        let output = built.join(format!("{}.wasm", package.replace('-', "_")));
+        if let Some(e) = build(workspace, &self.target_dir, package, self.features, &output) {
+            return Some(e);
+        }
+        if output == expected {
+            return None;
+        }
+        // A copy, not a hard link: the next build replaces cargo's output.
+        match fs::copy(&output, expected) {
+            Ok(_) => None,
+            Err(e) => Some(format!(
+                "copying {} to {}: {e}",
+                output.display(),
+                expected.display()
+            )),
+        }
+    }
+}
+
 struct Artifact {
     /// Prefix of the generated constants.
-    name: &'static str,
-    /// The function of `src/lib.rs` that returns it.
-    getter: &'static str,
+    name: String,
     path: PathBuf,
     /// Why it was not built.
     error: Option<String>,
 }
 
 impl Artifact {
-    fn new(name: &'static str, getter: &'static str, path: PathBuf) -> Self {
+    fn new(name: String, path: PathBuf) -> Self {
         Self {
             name,
-            getter,
             path,
             error: None,
         }
@@ -157,8 +218,7 @@ impl Artifact {
             .expect("the target directory path must be UTF-8");
         let _ = writeln!(
             out,
-            "/// Where the build puts it; [`{}`] checks that it is there.",
-            self.getter
+            "/// Where the build puts it; the function of the same name checks that it is there."
         );
         let _ = writeln!(out, "pub const {}_PATH: &str = {path:?};", self.name);
         let _ = writeln!(
@@ -169,29 +229,37 @@ impl Artifact {
     }
 }
 
-/// `<outer target dir>/component`.
+/// `<outer target dir>/<name>`.
 ///
 /// OUT_DIR is `<target>/<profile>/build/<pkg>-<hash>/out` (with a
 /// `<triple>/` after `<target>` when the host crates are built with
 /// `--target`; then the component dir lands under that, which is just as
 /// separate from the outer lock).
-fn component_target_dir(out_dir: &Path) -> PathBuf {
+fn component_target_dir(out_dir: &Path, name: &str) -> PathBuf {
     out_dir
         .ancestors()
         .nth(4)
         .unwrap_or_else(|| panic!("unexpected OUT_DIR layout: {}", out_dir.display()))
-        .join("component")
+        .join(name)
 }
 
-/// Runs `cargo build -p <package>` for the wasm target and the component
-/// profile into `target_dir`; `None` if it produced `expected`, else why not.
-fn build(workspace: &Path, target_dir: &Path, package: &str, expected: &Path) -> Option<String> {
-    match cargo_build(workspace, target_dir, package) {
+/// Runs `cargo build -p <package> [--features <features>]` for the wasm
+/// target and the component profile into `target_dir`; `None` if it
+/// produced `expected`, else why not.
+fn build(
+    workspace: &Path,
+    target_dir: &Path,
+    package: &str,
+    features: Option<&str>,
+    expected: &Path,
+) -> Option<String> {
+    let features_arg = features.map_or(String::new(), |f| format!(" --features {f}"));
+    match cargo_build(workspace, target_dir, package, features) {
         Err(e) => Some(format!("could not run cargo: {e}")),
         Ok((status, messages)) if !status.success() => Some(format!(
-            "`cargo build -p {package} --target {TARGET}` failed ({status}). The end of its \
-             messages (all of them: `cargo build -vv -p sqlite-sessions-artifacts`):\n{}\n\
-             What the build needs:\n{}",
+            "`cargo build -p {package}{features_arg} --target {TARGET}` failed ({status}). The \
+             end of its messages (all of them: `cargo build -vv -p sqlite-sessions-artifacts`):\n\
+             {}\nWhat the build needs:\n{}",
             tail(&messages, 20),
             diagnose()
         )),
@@ -211,6 +279,7 @@ fn cargo_build(
     workspace: &Path,
     target_dir: &Path,
     package: &str,
+    features: Option<&str>,
 ) -> std::io::Result<(ExitStatus, String)> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -218,6 +287,7 @@ fn cargo_build(
         .arg("--manifest-path")
         .arg(workspace.join("Cargo.toml"))
         .args(["-p", package, "--profile", PROFILE, "--target", TARGET])
+        .args(features.map(|f| ["--features", f]).into_iter().flatten())
         .arg("--target-dir")
         .arg(target_dir)
         .current_dir(workspace);

@@ -10,7 +10,7 @@
 
 use crate::codec;
 use crate::config::StoreConfig;
-use crate::directory::{self, Others, WalkItem};
+use crate::directory::{self, Others, Visited, WalkItem};
 use crate::error::{Error, Result, StorageKind};
 use crate::expiry;
 use crate::ids::SessionId;
@@ -93,14 +93,14 @@ pub fn list(cfg: &StoreConfig, cursor: Option<&str>, budget: u32, now_ms: i64) -
                         kind,
                     }),
                     // Deleted since the directory was listed.
-                    None => {}
+                    None => return Ok(Visited::Gone),
                 },
                 WalkItem::Other { rel } => others.push(OtherEntry {
                     file: rel.to_string(),
                     kind: classify_other(rel),
                 }),
             }
-            Ok(())
+            Ok(Visited::Kept)
         },
     )?;
     Ok(Listing {

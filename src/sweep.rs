@@ -16,7 +16,7 @@
 //! `meta`.
 
 use crate::config::StoreConfig;
-use crate::directory::{self, Others, WalkItem, Walked};
+use crate::directory::{self, Others, Visited, WalkItem, Walked};
 use crate::error::{Error, Result};
 use crate::expiry::{self, hint_mtime};
 use crate::layout;
@@ -59,9 +59,14 @@ pub fn sweep(
         &mut |item| {
             match item {
                 WalkItem::Session { path, .. } => {
-                    if sweep_file(cfg, path, now_ms)? {
-                        deleted += 1;
-                    }
+                    return Ok(match sweep_file(cfg, path, now_ms)? {
+                        Swept::Kept => Visited::Kept,
+                        Swept::Deleted => {
+                            deleted += 1;
+                            Visited::Gone
+                        }
+                        Swept::Gone => Visited::Gone,
+                    });
                 }
                 WalkItem::Other { rel } => {
                     if let Some(session) = layout::orphan_candidate(rel) {
@@ -72,7 +77,7 @@ pub fn sweep(
                     }
                 }
             }
-            Ok(())
+            Ok(Visited::Kept)
         },
     )?;
     correct_count(cfg, &walked)?;
@@ -94,26 +99,39 @@ fn correct_count(cfg: &StoreConfig, walked: &Walked) -> Result<()> {
     }
 }
 
-/// Deletes the session at `path` if it has expired; returns whether it did.
-fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
+/// What the sweep did with one session.
+enum Swept {
+    /// Left in place: live, in use, or not judged this time.
+    Kept,
+    /// Deleted as expired (by this sweep, or by someone else meanwhile).
+    Deleted,
+    /// Already gone when the sweep came to it.
+    Gone,
+}
+
+/// Deletes the session at `path` if it has expired.
+fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<Swept> {
     match vfs::dir::hint(path) {
         Ok(Hint::At(t)) => {
             let hinted_ms = t
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
             if hinted_ms > now_ms {
-                return Ok(false);
+                return Ok(Swept::Kept);
             }
         }
         Ok(Hint::Unknown) => {}
         // Deleted since the listing: nothing to do.
-        Ok(Hint::Gone) | Err(_) => return Ok(false),
+        Ok(Hint::Gone) => return Ok(Swept::Gone),
+        Err(_) => return Ok(Swept::Kept),
     }
     let mut db = match SessionDb::open_existing(path, cfg.db_options()) {
         Ok(Some(db)) => db,
-        // Gone since the listing, locked, or a file SQLite cannot open (say,
-        // unreadable): leave it, and keep the pass moving.
-        Ok(None) | Err(Error::Busy | Error::Storage { .. }) => return Ok(false),
+        // Gone since the listing.
+        Ok(None) => return Ok(Swept::Gone),
+        // Locked, or a file SQLite cannot open (say, unreadable): leave it,
+        // and keep the pass moving.
+        Err(Error::Busy | Error::Storage { .. }) => return Ok(Swept::Kept),
         Err(e) => return Err(e),
     };
     let meta = match db.read(|_, meta| Ok(*meta)) {
@@ -123,10 +141,10 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
         // died before or after); the shard's recount settles it.
         Err(Error::NotFound) => {
             db.delete_file();
-            return Ok(true);
+            return Ok(Swept::Deleted);
         }
         // In use right now (so not abandoned), or damaged: leave it.
-        Err(Error::Busy | Error::Storage { .. }) => return Ok(false),
+        Err(Error::Busy | Error::Storage { .. }) => return Ok(Swept::Kept),
         Err(e) => return Err(e),
     };
     let effective = meta.overrides.apply(&cfg.expiry);
@@ -134,11 +152,11 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
         match db.destroy() {
             Ok(()) => {
                 live_count::release(cfg, path);
-                Ok(true)
+                Ok(Swept::Deleted)
             }
             // Someone else deleted it (and gave its slot back) meanwhile.
-            Err(Error::NotFound) => Ok(true),
-            Err(Error::Busy) => Ok(false),
+            Err(Error::NotFound) => Ok(Swept::Deleted),
+            Err(Error::Busy) => Ok(Swept::Kept),
             Err(e) => Err(e),
         }
     } else {
@@ -146,6 +164,6 @@ fn sweep_file(cfg: &StoreConfig, path: &str, now_ms: i64) -> Result<bool> {
         // Repair the hint, so the next pass skips it unopened.
         let at = hint_mtime(expiry::expires_at_ms(meta.timing, &effective));
         vfs::dir::set_hint(path, at)?;
-        Ok(false)
+        Ok(Swept::Kept)
     }
 }

@@ -1,12 +1,13 @@
 //! The wasm artifacts of this repository, built by this crate's build
 //! script: the store component, the edge demo's app, and the two composed
-//! with `wac plug`. This crate is only their paths, so a host, a tool or a
+//! with `wac plug`; each of them twice, for a session directory and for
+//! `wasi:keyvalue` (the `*_kv` functions). This crate is only their paths, so a host, a tool or a
 //! test depends on it to find them and never needs to know how they are
 //! built.
 //!
 //! A build that failed (say, a missing C toolchain for the bundled SQLite)
 //! does not fail the crates that depend on this one: [`store`],
-//! [`edge_app`] and [`edge_demo`] return it as an [`Unavailable`] error,
+//! [`edge_app`], [`edge_demo`] and their `_kv` twins return it as an [`Unavailable`] error,
 //! naming what is missing, when the artifact is asked for.
 //!
 //! ```no_run
@@ -35,6 +36,34 @@ pub fn edge_app() -> Result<&'static Path, Unavailable> {
 /// are WASI's, and it exports `wasi:http/incoming-handler`.
 pub fn edge_demo() -> Result<&'static Path, Unavailable> {
     checked("the composed edge demo", COMPOSED_PATH, COMPOSED_ERROR)
+}
+
+/// The store component over `wasi:keyvalue` (`sqlite_sessions_kv.wasm`,
+/// world `session-store-kv`, built with the `kv` feature).
+pub fn store_kv() -> Result<&'static Path, Unavailable> {
+    checked(
+        "the key-value store component",
+        STORE_KV_PATH,
+        STORE_KV_ERROR,
+    )
+}
+
+/// The edge demo's app built to open the bucket `default` instead of the
+/// directory `/sessions` (`edge_app_kv.wasm`); it still imports the store's
+/// interface.
+pub fn edge_app_kv() -> Result<&'static Path, Unavailable> {
+    checked("the edge demo's key-value app", APP_KV_PATH, APP_KV_ERROR)
+}
+
+/// [`edge_app_kv`] with [`store_kv`] plugged in (`edge_demo_kv.wasm`): it
+/// imports WASI and `wasi:keyvalue`, and exports
+/// `wasi:http/incoming-handler`.
+pub fn edge_demo_kv() -> Result<&'static Path, Unavailable> {
+    checked(
+        "the composed key-value edge demo",
+        COMPOSED_KV_PATH,
+        COMPOSED_KV_ERROR,
+    )
 }
 
 fn checked(

@@ -1,11 +1,17 @@
-//! What the tests share: the store component the artifacts crate built, a
-//! process-wide [`Runtime`] of it, the fixtures (a temporary session
-//! directory, file names, integrity checks), and the increment worker that
-//! the concurrency tests run in threads and the `stress` binary in
-//! processes.
+//! What the tests share: the store component the artifacts crate built (in
+//! its directory and its key-value build), a process-wide [`Runtime`] of
+//! each, the backends a test can run on (a directory, or a bucket in a real
+//! Redis, standalone or cluster), the fixtures (a temporary session
+//! directory or bucket, file names, integrity checks), and the increment
+//! worker that the concurrency tests run in threads and the `stress` binary
+//! in processes.
 
+pub mod backend;
 pub mod fixtures;
+pub mod redis_inspect;
 pub mod stress;
+
+pub use backend::Backend;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -41,4 +47,33 @@ pub fn runtime_with(options: RuntimeOptions) -> Runtime {
 pub fn runtime() -> &'static Runtime {
     static SHARED: OnceLock<Runtime> = OnceLock::new();
     SHARED.get_or_init(|| runtime_with(runtime_options()))
+}
+
+/// The store's key-value build (world `session-store-kv`).
+///
+/// # Panics
+/// If it was not built, with the reason.
+pub fn component_kv() -> &'static Path {
+    sqlite_sessions_artifacts::store_kv().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A process-wide runtime of the key-value build, created on first use.
+pub fn runtime_kv() -> &'static Runtime {
+    static SHARED: OnceLock<Runtime> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        Runtime::from_file_with(
+            component_kv(),
+            RuntimeOptions::cached_beside(component_kv()),
+        )
+        .unwrap_or_else(|e| panic!("loading the key-value store component: {e:?}"))
+    })
+}
+
+/// The process-wide runtime of the build `backend` needs.
+pub fn runtime_for(backend: Backend) -> &'static Runtime {
+    if backend.is_kv() {
+        runtime_kv()
+    } else {
+        runtime()
+    }
 }

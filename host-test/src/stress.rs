@@ -5,12 +5,11 @@
 //! It lives in the library so that the in-process test (threads) and the
 //! cross-process test (`stress` children) run exactly the same loop.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-use sqlite_sessions_host::{Config, Error, Runtime};
+use sqlite_sessions_host::{Config, Error, Runtime, SessionStorage};
 
 /// What one worker did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,21 +23,22 @@ pub struct IncrementRun {
     pub elapsed: Duration,
 }
 
-/// Loads session `id` in one fresh instance of `runtime` and calls
+/// Loads session `id` in one fresh instance of `runtime` (its sessions in
+/// `storage`: a directory, or buckets for the key-value build) and calls
 /// `increment(key, 1)` `count` times, retrying calls that answer `busy`.
 /// `before_start` runs after the instance is ready and the session loaded,
 /// just before the loop, so callers can line several workers up.
 /// Any other error, or a trap, ends the run with an error.
 pub fn increment_worker(
     runtime: &Runtime,
-    dir: &Path,
+    storage: impl Into<SessionStorage>,
     config: &Config,
     id: &str,
     key: &str,
     count: u32,
     before_start: impl FnOnce(),
 ) -> anyhow::Result<IncrementRun> {
-    let mut req = runtime.request(dir)?;
+    let mut req = runtime.request(storage)?;
     let store = req
         .open_store(config)?
         .map_err(|e| anyhow::anyhow!("store.open: {e:?}"))?;

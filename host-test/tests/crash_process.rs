@@ -1,55 +1,58 @@
 //! SIGKILL of a host process mid-write. A child (`crash-writer`) writes keys
 //! into one session, acknowledging each; we kill it at a random moment, then
-//! check from this process that every acknowledged write is present, the file
-//! passes `PRAGMA integrity_check`, and the lock it may have died holding is
-//! broken within about one lease.
+//! check from this process that every acknowledged write is present and the
+//! session's database passes `PRAGMA integrity_check`.
 //!
-//! `SQLITE_SESSIONS_KILLS` sets the number of kills (default 15 in CI).
+//! In a directory the child may die holding the session's lock file: a
+//! reader must neither wait for it nor touch it, and the next writer breaks
+//! it within about one lease. Over Redis (standalone and cluster) there is
+//! no lock to leave behind: a commit is one compare-and-swap, applied whole
+//! or not at all, so the next write goes through at once.
+//!
+//! `SQLITE_SESSIONS_KILLS` sets the number of kills per backend (default 15
+//! in CI).
 
-use host_test::fixtures::{integrity, lock_path, session_path};
-use sqlite_sessions_host::{default_config, RequestOptions};
+use host_test::fixtures::{integrity, lock_path, session_path, Env};
+use host_test::Backend;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-#[test]
-fn sigkilled_writers_lose_no_acknowledged_write() {
+const LEASE_MS: u32 = 100;
+
+fn sigkilled_writers_lose_no_acknowledged_write(backend: Backend) {
     let kills: u32 = std::env::var("SQLITE_SESSIONS_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
-    let lease_ms = 100u32;
-    let dir = tempfile::tempdir().unwrap();
-    let rt = host_test::runtime();
-    let mut cfg = default_config();
-    cfg.lock_lease_ms = Some(lease_ms);
+    let mut cfg = sqlite_sessions_host::default_config();
+    cfg.lock_lease_ms = Some(LEASE_MS);
     cfg.busy_timeout_ms = Some(30_000);
     cfg.max_keys = Some(1_000_000); // as crash-writer
-
-    let id = rt
-        .create_session(
-            dir.path(),
-            RequestOptions::default(),
-            &cfg,
-            &[("seed", "0")],
-        )
-        .unwrap();
-    let file = session_path(dir.path(), &id);
+    let env = Env::with_config_on(backend, cfg);
+    let id = env.session_with("seed", "0");
+    let urls = env.server_urls().to_vec();
 
     let mut acked: BTreeSet<String> = BTreeSet::from(["seed".into()]);
     let mut next = 1u64;
     let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     let (mut locks_left, mut worst_read, mut worst_write) = (0u32, Duration::ZERO, Duration::ZERO);
     for round in 0..kills {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crash-writer"))
-            .args(["--dir", dir.path().to_str().unwrap(), "--id", &id])
+        let mut writer = Command::new(env!("CARGO_BIN_EXE_crash-writer"));
+        match backend {
+            Backend::Dir => writer.arg("--dir").arg(env.path()),
+            Backend::Redis => writer.args(["--kv", &urls[0]]),
+            Backend::Cluster => writer.args(["--kv-cluster", &urls.join(",")]),
+        };
+        let mut child = writer
+            .args(["--kv-prefix", env.prefix(), "--id", &id])
             .args([
                 "--from",
                 &next.to_string(),
                 "--lease-ms",
-                &lease_ms.to_string(),
+                &LEASE_MS.to_string(),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -87,21 +90,19 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
         }
         next = last + 2; // skip the key that may have been in flight
 
-        let lock = lock_path(dir.path(), &id);
-        if lock.exists() {
-            locks_left += 1;
-        }
-        // A reader neither waits for the dead writer's lock nor takes it
-        // over: the lock file stays exactly as the kill left it.
+        // In a directory: a reader neither waits for the dead writer's lock
+        // nor takes it over; the lock file stays exactly as the kill left it.
+        let lock = (backend == Backend::Dir).then(|| lock_path(env.path(), &id));
         let lock_state = || {
-            let meta = std::fs::metadata(&lock).ok()?;
+            let meta = std::fs::metadata(lock.as_ref()?).ok()?;
             Some((meta.len(), meta.modified().ok()?))
         };
+        if lock_state().is_some() {
+            locks_left += 1;
+        }
         let lock_before = lock_state();
         let started = Instant::now();
-        let mut req = rt.request(dir.path()).unwrap();
-        let store = req.open_store(&cfg).unwrap().unwrap();
-        let s = req.store(&store).load(&id).unwrap().unwrap().unwrap();
+        let (mut req, store, s) = env.load(&id).expect("the session survives");
         let present: BTreeSet<String> = req
             .session(&s)
             .keys()
@@ -113,30 +114,45 @@ fn sigkilled_writers_lose_no_acknowledged_write() {
         assert_eq!(lock_state(), lock_before, "a read touched the lock");
         assert!(
             acked.is_subset(&present),
-            "round {round}: lost {:?}",
+            "round {round} ({}): lost {:?}",
+            backend.name(),
             acked.difference(&present).collect::<Vec<_>>()
         );
-        // A writer takes a dead writer's lock over within about one lease.
+        // A writer goes on at once (a bucket), or takes a dead writer's lock
+        // over within about one lease (a directory).
         let started = Instant::now();
         let marker = format!("recovered{round}");
         req.session(&s).set_json(&marker, "1").unwrap().unwrap();
         worst_write = worst_write.max(started.elapsed());
         acked.insert(marker);
-        drop(req);
-        assert_eq!(integrity(&file), "ok", "round {round}");
+        host_test::fixtures::finish(req, store, s);
+        let copy = env.as_directory();
+        let file = session_path(copy.path(), &id);
+        assert_eq!(integrity(&file), "ok", "round {round} ({})", backend.name());
     }
     assert!(
-        worst_write < Duration::from_millis(u64::from(lease_ms) * 3 + 1000),
+        worst_write < Duration::from_millis(u64::from(LEASE_MS) * 3 + 1000),
         "write recovery took {worst_write:?}"
     );
     assert!(
-        worst_read < Duration::from_millis(u64::from(lease_ms) * 3 + 1000),
+        worst_read < Duration::from_millis(u64::from(LEASE_MS) * 3 + 1000),
         "read recovery took {worst_read:?}"
     );
+    if backend.is_kv() {
+        assert_eq!(
+            env.files().len(),
+            1,
+            "a bucket keeps the session and nothing else: {:?}",
+            env.files()
+        );
+    }
     println!(
-        "SIGKILL faults: {kills} kills, {locks_left} left the lock behind, {} acknowledged \
+        "SIGKILL faults ({}): {kills} kills, {locks_left} left a lock behind, {} acknowledged \
          writes all present, worst recovery: read {worst_read:?}, write {worst_write:?} \
-         (lease {lease_ms} ms), integrity ok",
+         (lease {LEASE_MS} ms), integrity ok",
+        backend.name(),
         acked.len()
     );
 }
+
+host_test::on_every_backend!(sigkilled_writers_lose_no_acknowledged_write);

@@ -1,6 +1,8 @@
 //! End-to-end tests of the edge demo: the composed app + store component
 //! served by the `edge-server` example on 127.0.0.1 (an ephemeral port),
-//! driven by a real HTTP client (reqwest) with a cookie jar.
+//! driven by a real HTTP client (reqwest) with a cookie jar; with its
+//! sessions in a directory, and (the key-value build) in a real Redis,
+//! standalone and cluster, including two servers sharing one Redis.
 //!
 //! Every request has a timeout and every loop a fixed count; each test also
 //! runs under an overall deadline, so a hung server fails the test instead
@@ -14,9 +16,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use edge_server::{EdgeServer, RunningServer, ServerOptions};
+use host_test::fixtures::{buckets_on, Env};
+use host_test::Backend;
 use reqwest::cookie::{CookieStore as _, Jar};
 use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
 use reqwest::{redirect, Client, Response, StatusCode, Url};
+use sqlite_sessions_host::keyvalue::Buckets;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const TEST_DEADLINE: Duration = Duration::from_secs(180);
@@ -36,6 +41,17 @@ fn compiled() -> &'static EdgeServer {
     })
 }
 
+/// The key-value demo (`edge_demo_kv.wasm`), compiled once; each test
+/// serves its own bucket with it.
+fn compiled_kv() -> &'static EdgeServer {
+    static SERVER: OnceLock<EdgeServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let composed = sqlite_sessions_artifacts::edge_demo_kv().unwrap_or_else(|e| panic!("{e}"));
+        let options = ServerOptions::new(composed, Buckets::default());
+        EdgeServer::new(&options).expect("compiling the composed key-value edge demo")
+    })
+}
+
 /// The same demo with the store pre-initialised first, composed the way
 /// the README tells `wasmtime serve` and Spin users to: the store through
 /// `sqlite_sessions_host::preinit` (what `make preinit` runs), then `wac
@@ -43,40 +59,80 @@ fn compiled() -> &'static EdgeServer {
 fn compiled_preinit() -> &'static EdgeServer {
     static SERVER: OnceLock<EdgeServer> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let work = tempfile::tempdir().unwrap();
-        let store = std::fs::read(host_test::component()).unwrap();
-        let app = sqlite_sessions_artifacts::edge_app().unwrap_or_else(|e| panic!("{e}"));
-        let store_pre = work.path().join("sqlite_sessions.preinit.wasm");
-        let snapshot =
-            sqlite_sessions_host::preinit::preinitialize(&store).expect("pre-initialising");
-        assert_ne!(snapshot, store, "the snapshot carries the prepared memory");
-        std::fs::write(&store_pre, snapshot).unwrap();
-        let composed = work.path().join("edge_demo.preinit.wasm");
-        let wac = std::env::var_os("WAC").unwrap_or_else(|| "wac".into());
-        let status = std::process::Command::new(wac)
-            .arg("plug")
-            .arg(app)
-            .arg("--plug")
-            .arg(&store_pre)
-            .arg("-o")
-            .arg(&composed)
-            .status()
-            .expect("running wac");
-        assert!(status.success(), "wac plug failed: {status}");
-        let mut options = ServerOptions::new(&composed, std::env::temp_dir());
-        // Its directory goes away below: no compile cache beside it.
-        options.cache_dir = None;
-        EdgeServer::new(&options).expect("compiling the pre-initialised composition")
+        preinit_composition(
+            host_test::component(),
+            sqlite_sessions_artifacts::edge_app().unwrap_or_else(|e| panic!("{e}")),
+            std::env::temp_dir().into(),
+        )
     })
 }
 
-/// One test's server: a temporary directory whose `sessions/` subdirectory
-/// is the app's `/sessions`, so a test can also check that nothing appears
-/// beside it.
+/// [`compiled_preinit`] for the key-value build: its store has
+/// `wasi:keyvalue` imports, which the pre-initialiser links as traps.
+fn compiled_kv_preinit() -> &'static EdgeServer {
+    static SERVER: OnceLock<EdgeServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        preinit_composition(
+            host_test::component_kv(),
+            sqlite_sessions_artifacts::edge_app_kv().unwrap_or_else(|e| panic!("{e}")),
+            Buckets::default().into(),
+        )
+    })
+}
+
+fn preinit_composition(
+    store: &Path,
+    app: &Path,
+    storage: sqlite_sessions_host::SessionStorage,
+) -> EdgeServer {
+    let work = tempfile::tempdir().unwrap();
+    let store = std::fs::read(store).unwrap();
+    let store_pre = work.path().join("sqlite_sessions.preinit.wasm");
+    let snapshot = sqlite_sessions_host::preinit::preinitialize(&store).expect("pre-initialising");
+    assert_ne!(snapshot, store, "the snapshot carries the prepared memory");
+    std::fs::write(&store_pre, snapshot).unwrap();
+    let composed = work.path().join("edge_demo.preinit.wasm");
+    let wac = std::env::var_os("WAC").unwrap_or_else(|| "wac".into());
+    let status = std::process::Command::new(wac)
+        .arg("plug")
+        .arg(app)
+        .arg("--plug")
+        .arg(&store_pre)
+        .arg("-o")
+        .arg(&composed)
+        .status()
+        .expect("running wac");
+    assert!(status.success(), "wac plug failed: {status}");
+    let mut options = ServerOptions::new(&composed, storage);
+    // Its directory goes away below: no compile cache beside it.
+    options.cache_dir = None;
+    EdgeServer::new(&options).expect("compiling the pre-initialised composition")
+}
+
+/// Where a test's server keeps the sessions.
+enum Sessions {
+    /// A temporary directory whose `sessions/` subdirectory is the app's
+    /// `/sessions`, so a test can also check that nothing appears beside it.
+    Dir(tempfile::TempDir),
+    /// A bucket of its own in a shared Redis.
+    Bucket(Box<Env>),
+}
+
+/// One test's server and its sessions.
 struct Site {
-    root: tempfile::TempDir,
+    sessions: Sessions,
     server: RunningServer,
     url: Url,
+}
+
+async fn listen(server: EdgeServer) -> (RunningServer, Url) {
+    let server = server
+        .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .unwrap();
+    let url = Url::parse(&server.url()).unwrap();
+    assert_eq!(url.host_str(), Some("127.0.0.1"));
+    (server, url)
 }
 
 impl Site {
@@ -87,15 +143,25 @@ impl Site {
     async fn start_with(compiled: &EdgeServer) -> Self {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("sessions")).unwrap();
-        let server = compiled
-            .with_session_dir(root.path().join("sessions"))
-            .unwrap()
-            .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .await
-            .unwrap();
-        let url = Url::parse(&server.url()).unwrap();
-        assert_eq!(url.host_str(), Some("127.0.0.1"));
-        Site { root, server, url }
+        let (server, url) =
+            listen(compiled.with_storage(root.path().join("sessions")).unwrap()).await;
+        Site {
+            sessions: Sessions::Dir(root),
+            server,
+            url,
+        }
+    }
+
+    /// The key-value demo (or `compiled`, another build of it) over a fresh
+    /// bucket on `backend`.
+    async fn start_kv(backend: Backend, compiled: &EdgeServer) -> Self {
+        let env = Env::on(backend);
+        let (server, url) = listen(compiled.with_storage(env.storage()).unwrap()).await;
+        Site {
+            sessions: Sessions::Bucket(Box::new(env)),
+            server,
+            url,
+        }
     }
 
     fn at(&self, path: &str) -> Url {
@@ -124,15 +190,22 @@ impl Site {
             .map(str::to_owned)
     }
 
-    /// Session files (everything but directories) under `sessions/`.
+    /// Session files (everything but directories) under `sessions/`, or
+    /// everything in the bucket.
     fn session_files(&self) -> usize {
-        count_files(&self.root.path().join("sessions"))
+        match &self.sessions {
+            Sessions::Dir(root) => count_files(&root.path().join("sessions")),
+            Sessions::Bucket(env) => env.files().len(),
+        }
     }
 
     /// Everything directly in the temporary root: only `sessions`, unless a
     /// cookie escaped the session directory.
     fn root_entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.path())
+        let Sessions::Dir(root) = &self.sessions else {
+            panic!("a bucket has no root directory");
+        };
+        let mut names: Vec<String> = std::fs::read_dir(root.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
@@ -298,6 +371,28 @@ fn the_same_flow_with_the_store_pre_initialised() {
     run(async { counter_login_flash_and_logout(Site::start_with(compiled_preinit()).await).await });
 }
 
+#[test]
+fn the_same_flow_over_redis() {
+    run(async {
+        counter_login_flash_and_logout(Site::start_kv(Backend::Redis, compiled_kv()).await).await
+    });
+}
+
+#[test]
+fn the_same_flow_over_a_redis_cluster() {
+    run(async {
+        counter_login_flash_and_logout(Site::start_kv(Backend::Cluster, compiled_kv()).await).await
+    });
+}
+
+#[test]
+fn the_same_flow_over_redis_with_the_store_pre_initialised() {
+    run(async {
+        counter_login_flash_and_logout(Site::start_kv(Backend::Redis, compiled_kv_preinit()).await)
+            .await
+    });
+}
+
 async fn counter_login_flash_and_logout(site: Site) {
     {
         let (browser, jar) = site.browser();
@@ -451,8 +546,16 @@ fn bad_cookie_values_get_a_fresh_session_and_no_error_page() {
 
 #[test]
 fn a_burst_of_concurrent_visits_loses_no_increment() {
-    run(async {
-        let site = Site::start().await;
+    run(async { burst_of_visits(Site::start().await).await });
+}
+
+#[test]
+fn a_burst_of_concurrent_visits_over_redis_loses_no_increment() {
+    run(async { burst_of_visits(Site::start_kv(Backend::Redis, compiled_kv()).await).await });
+}
+
+async fn burst_of_visits(site: Site) {
+    {
         let (browser, jar) = site.browser();
         assert_eq!(get(&browser, site.at("/")).await.visits(), 1);
         let cookie = format!("sid={}", site.sid(&jar).unwrap());
@@ -478,6 +581,63 @@ fn a_burst_of_concurrent_visits_loses_no_increment() {
         assert_eq!(seen, expected, "each concurrent visit got its own number");
         assert_eq!(get(&browser, site.at("/")).await.visits(), BURST as u32 + 2);
         site.stop().await;
+    }
+}
+
+/// Two servers, each with its own engine, compiled component and Redis
+/// connections (two hosts, as far as the store can tell), serving one
+/// bucket: a visitor's session follows them from one to the other, and
+/// concurrent visits spread over both are each counted once.
+#[test]
+fn two_servers_sharing_one_redis_serve_one_session() {
+    run(async {
+        let env = Env::on(Backend::Redis);
+        let composed = sqlite_sessions_artifacts::edge_demo_kv().unwrap_or_else(|e| panic!("{e}"));
+        let mut sites = Vec::new();
+        for _ in 0..2 {
+            // Buckets of their own: their own connection pools.
+            let buckets = buckets_on(Backend::Redis, env.server_urls(), env.prefix());
+            let server = EdgeServer::new(&ServerOptions::new(composed, buckets)).unwrap();
+            sites.push(listen(server).await);
+        }
+        let at = |i: usize, path: &str| sites[i].1.join(path).unwrap();
+
+        let first = get(&bare_client(), at(0, "/")).await;
+        assert_eq!(first.visits(), 1);
+        let cookie = format!("sid={}", cookie_value(first.set_cookie()));
+        assert_eq!(get_with_cookie(at(1, "/"), &cookie).await.visits(), 2);
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..BURST {
+            let url = at(i % 2, "/");
+            let cookie = cookie.clone();
+            tasks.spawn(async move {
+                let page = get_with_cookie(url, &cookie).await;
+                assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+                page.visits()
+            });
+        }
+        let mut seen = BTreeSet::new();
+        while let Some(visit) = tasks.join_next().await {
+            assert!(seen.insert(visit.unwrap()), "two visits got one number");
+        }
+        let expected: BTreeSet<u32> = (3..=BURST as u32 + 2).collect();
+        assert_eq!(seen, expected);
+
+        // Logged out on one server, the session is gone on the other.
+        let logout = bare_client()
+            .post(at(1, "/logout"))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), StatusCode::OK);
+        let after = get_with_cookie(at(0, "/session"), &cookie).await;
+        assert!(after.body.contains("id=\"no-session\""), "{}", after.body);
+        assert!(env.session_files().is_empty(), "{:?}", env.files());
+        for (server, _) in sites {
+            server.stop().await;
+        }
     });
 }
 
@@ -528,7 +688,7 @@ fn pages_without_a_session_write_nothing() {
 fn the_server_listens_on_loopback_only() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
-        let server = compiled().with_session_dir(dir.path()).unwrap();
+        let server = compiled().with_storage(dir.path()).unwrap();
         let err = server
             .bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
             .await

@@ -1,9 +1,13 @@
 //! Embeds the `sqlite-sessions` component in wasmtime 48 and drives it
-//! through its WIT interface (`wit/store.wit`, world `session-store`).
+//! through its WIT interface (`wit/store.wit`, world `session-store`, or
+//! `session-store-kv` for the key-value build).
 //!
 //! A [`Runtime`] compiles, links and pre-instantiates the component once;
 //! each [`Request`] is a fresh instance of it, as a server that isolates
-//! requests would make, with the host's session directory preopened.
+//! requests would make, with its [`SessionStorage`]: the host's session
+//! directory preopened, or, for the key-value build, the buckets of a
+//! [`keyvalue::Buckets`] (Redis or Valkey, standalone or cluster, or
+//! memory) behind `wasi:keyvalue`.
 //!
 //! ```no_run
 //! use sqlite_sessions_host::{default_config, Runtime};
@@ -24,6 +28,27 @@
 //! # }
 //! ```
 //!
+//! The key-value build takes buckets instead of a directory, and its
+//! `config.directory` names the bucket:
+//!
+//! ```no_run
+//! use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions};
+//! use sqlite_sessions_host::{default_config, Runtime};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let runtime = Runtime::from_file("sqlite_sessions_kv.wasm")?;
+//! let buckets = Buckets::builder()
+//!     .redis("default", "redis://127.0.0.1:6379/", &RedisOptions::default())?
+//!     .build();
+//! let mut req = runtime.request(&buckets)?;
+//! let mut config = default_config();
+//! config.directory = "default".into();
+//! let store = req.open_store(&config)??;
+//! # let _ = store;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Every call returns `anyhow::Result<T>` with `T` exactly the WIT result
 //! type: the outer error is a trap, the inner `Result<_, Error>` is the
 //! component's own answer.
@@ -31,9 +56,10 @@
 //! The pieces a host of another shape needs are public too: the WASI
 //! context that shows a guest nothing but its session directory
 //! ([`wasi::session_ctx`]), the pooling-allocator settings
-//! ([`engine::pooling_config`]), pre-initialisation ([`preinit`]), and the
+//! ([`engine::pooling_config`]), pre-initialisation ([`preinit`]), the
 //! host-call counter, which links into any store whose data can lend it a
-//! [`HostCallsView`] ([`host_calls::add_to_linker`]).
+//! [`HostCallsView`] ([`host_calls::add_to_linker`]), and the
+//! `wasi:keyvalue` host, likewise ([`keyvalue::add_to_linker`]).
 
 mod bindings;
 mod calls;
@@ -41,10 +67,12 @@ mod clock;
 mod config;
 pub mod engine;
 pub mod host_calls;
+pub mod keyvalue;
 mod memory;
 pub mod preinit;
 mod request;
 mod runtime;
+mod storage;
 pub mod wasi;
 
 pub use bindings::exports::sqlite_sessions::store::sessions::{
@@ -59,6 +87,7 @@ pub use host_calls::{HostCallCounter, HostCallCounts, HostCallEvent, HostCallsVi
 pub use memory::MemoryStats;
 pub use request::{Request, RequestOptions, RequestState};
 pub use runtime::{Runtime, RuntimeOptions};
+pub use storage::SessionStorage;
 
 /// The records of the component's `admin` interface (operator views:
 /// listings without ids, read-only inspection), returned by [`AdminRef`].

@@ -10,7 +10,10 @@
 //! The pre-initialising instance therefore gets no preopened directory, and
 //! every `wasi:random` function traps there, so a component whose
 //! initialisation reaches for randomness fails here, at build time, instead
-//! of shipping keys shared by every instance.
+//! of shipping keys shared by every instance. The key-value build's
+//! `wasi:keyvalue` is linked with no bucket declared, so no bucket handle
+//! (a resource no later instance would have) can end up in a snapshot:
+//! opening one fails, and so does the initialisation that tries.
 
 use anyhow::Context as _;
 use wasmtime::component::{HasData, Linker, ResourceTable};
@@ -19,6 +22,8 @@ use wasmtime_wasi::p2::bindings::random;
 use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wizer::Wizer;
+
+use crate::keyvalue::{Buckets, KeyValueCtx, KeyValueView};
 
 /// The export the pre-initialiser runs (and removes from the snapshot).
 pub const INIT_EXPORT: &str = "wizer-initialize";
@@ -48,12 +53,16 @@ fn snapshot(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
     random::insecure::add_to_linker::<InitState, NoRandom>(&mut linker, |_| NoRandom)?;
     random::insecure_seed::add_to_linker::<InitState, NoRandom>(&mut linker, |_| NoRandom)?;
     linker.allow_shadowing(false);
+    crate::keyvalue::add_to_linker(&mut linker, |s: &mut InitState| {
+        KeyValueView::new(&mut s.kv, &mut s.table)
+    })?;
 
     let state = InitState {
         // No preopens, environment or arguments: nothing of this machine
         // ends up in the snapshot.
         ctx: WasiCtxBuilder::new().build(),
         table: ResourceTable::new(),
+        kv: KeyValueCtx::new(Buckets::default()),
     };
     let mut store = Store::new(&engine, state);
     // `in_tokio` blocks this thread (one without a runtime of its own, see
@@ -79,6 +88,8 @@ fn snapshot(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
 struct InitState {
     ctx: WasiCtx,
     table: ResourceTable,
+    /// No bucket: `store.open` answers `no-such-store` to every identifier.
+    kv: KeyValueCtx,
 }
 
 impl WasiView for InitState {

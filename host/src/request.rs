@@ -1,8 +1,6 @@
 //! One request: a fresh Wasmtime store and component instance, with its
-//! WASI context, host-call counter and memory tracker. The typed calls on
-//! its resources are in `calls`.
-
-use std::path::Path;
+//! WASI context, key-value context, host-call counter and memory tracker.
+//! The typed calls on its resources are in `calls`.
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store};
@@ -12,13 +10,16 @@ use crate::bindings::{SessionStore, SessionStorePre};
 use crate::clock::FakeClock;
 use crate::config::DEFAULT_GUEST_DIR;
 use crate::host_calls::{HostCallCounter, HostCallCounts, HostCallEvent, HostCallsView};
+use crate::keyvalue::{Buckets, KeyValueCtx, KeyValueView, Traffic};
 use crate::memory::{MemoryStats, MemoryTracker};
+use crate::storage::SessionStorage;
 
 /// Per-request settings for [`Runtime::request_with`](crate::Runtime::request_with).
 #[derive(Clone, Debug)]
 pub struct RequestOptions {
     /// The guest path at which the host's session directory is preopened.
-    /// Default [`DEFAULT_GUEST_DIR`] (`/sessions`).
+    /// Default [`DEFAULT_GUEST_DIR`] (`/sessions`). Unused for
+    /// [`SessionStorage::KeyValue`], which preopens nothing.
     pub guest_dir: String,
     /// A wall clock to show the guest instead of the host's.
     pub wall_clock: Option<FakeClock>,
@@ -35,7 +36,8 @@ pub struct RequestOptions {
     /// here are synchronous, so the hand-off only adds latency.
     pub allow_blocking_current_thread: bool,
     /// Preopen the session directory read-only (`FsPerms::ReadOnly`), as a
-    /// host that mounts it read-only would. Default `false`.
+    /// host that mounts it read-only would. Default `false`. Unused for
+    /// [`SessionStorage::KeyValue`].
     pub read_only: bool,
 }
 
@@ -52,12 +54,15 @@ impl Default for RequestOptions {
     }
 }
 
-/// The data of a request's Wasmtime [`Store`]: its WASI context, resource
-/// table, host-call counter and memory tracker. Opaque; it is public only
-/// because [`Request::store_mut`] names it.
+/// The data of a request's Wasmtime [`Store`]: its WASI context, key-value
+/// context, resource table, host-call counter and memory tracker. Opaque; it
+/// is public only because [`Request::store_mut`] names it.
 pub struct RequestState {
     ctx: WasiCtx,
     table: ResourceTable,
+    /// The buckets the guest may open through `wasi:keyvalue` (none for a
+    /// directory request), and what its operations cost.
+    kv: KeyValueCtx,
     /// Bumped by the counting WASI wrappers; stays zero with
     /// [`RuntimeOptions::count_host_calls`](crate::RuntimeOptions::count_host_calls) off.
     host_calls: HostCallCounter,
@@ -74,6 +79,12 @@ impl RequestState {
             table: &mut self.table,
             counter: &mut self.host_calls,
         }
+    }
+
+    /// The getter [`keyvalue::add_to_linker`](crate::keyvalue::add_to_linker)
+    /// is given.
+    pub(crate) fn keyvalue_view(&mut self) -> KeyValueView<'_> {
+        KeyValueView::new(&mut self.kv, &mut self.table)
     }
 }
 
@@ -105,7 +116,7 @@ impl Request {
     pub(crate) fn new(
         engine: &Engine,
         pre: &SessionStorePre<RequestState>,
-        session_dir: &Path,
+        storage: &SessionStorage,
         options: &RequestOptions,
         fuel: Option<u64>,
     ) -> anyhow::Result<Self> {
@@ -114,7 +125,7 @@ impl Request {
         } else {
             FsPerms::ReadWrite
         };
-        let ctx = crate::wasi::session_ctx(session_dir, &options.guest_dir, perms, |wasi| {
+        let ctx = crate::wasi::storage_ctx(storage, &options.guest_dir, perms, |wasi| {
             wasi.allow_blocking_current_thread(options.allow_blocking_current_thread);
             if options.inherit_stderr {
                 wasi.inherit_stderr();
@@ -124,9 +135,11 @@ impl Request {
             }
         })?;
 
+        let buckets = storage.buckets().cloned().unwrap_or_else(Buckets::default);
         let state = RequestState {
             ctx,
             table: ResourceTable::new(),
+            kv: KeyValueCtx::new(buckets),
             host_calls: HostCallCounter::default(),
             memory: MemoryTracker::default(),
         };
@@ -169,6 +182,13 @@ impl Request {
     /// The calls recorded since tracing started or since the last take.
     pub fn take_host_call_trace(&mut self) -> Vec<HostCallEvent> {
         self.store.data_mut().host_calls.take_trace()
+    }
+
+    /// What this request's `wasi:keyvalue` operations have cost so far:
+    /// round trips to the key-value store and connections opened. Zero for
+    /// a directory request.
+    pub fn keyvalue_traffic(&self) -> Traffic {
+        self.store.data().kv.traffic()
     }
 
     /// Linear-memory use of this request's instance so far: the largest

@@ -4,13 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use wasmtime::component::Linker;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy};
 
 use crate::bindings::exports::sqlite_sessions::store::sessions::Config;
 use crate::bindings::SessionStorePre;
 use crate::engine::{self, InstanceShape};
 use crate::request::{Request, RequestOptions, RequestState};
+use crate::storage::SessionStorage;
 
 /// Engine-level settings: they change how the component is compiled or how
 /// instances are allocated, so they are fixed for a [`Runtime`]'s lifetime.
@@ -98,6 +100,7 @@ pub struct Runtime {
     pre: SessionStorePre<RequestState>,
     consume_fuel: bool,
     count_host_calls: bool,
+    imports_keyvalue: bool,
 }
 
 impl Runtime {
@@ -144,11 +147,15 @@ impl Runtime {
         } else {
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         }
+        // Both builds of the store export the same interfaces; the key-value
+        // one also imports wasi:keyvalue, which costs the other nothing.
+        crate::keyvalue::add_to_linker(&mut linker, RequestState::keyvalue_view)?;
         // Type-checks every import and export once, here, so that each
         // request only allocates and initializes an instance.
         let pre = SessionStorePre::new(linker.instantiate_pre(&component)?)?;
 
         Ok(Self {
+            imports_keyvalue: imports_keyvalue(&engine, &component),
             engine,
             pre,
             consume_fuel: options.consume_fuel,
@@ -172,24 +179,32 @@ impl Runtime {
         self.count_host_calls
     }
 
-    /// A fresh instance whose `/sessions` is the host's `session_dir`, with
-    /// default [`RequestOptions`].
-    pub fn request(&self, session_dir: &Path) -> anyhow::Result<Request> {
-        self.request_with(session_dir, RequestOptions::default())
+    /// Whether the component imports `wasi:keyvalue`: the store's key-value
+    /// build, whose requests need [`SessionStorage::KeyValue`].
+    pub fn imports_keyvalue(&self) -> bool {
+        self.imports_keyvalue
     }
 
-    /// A fresh instance whose [`RequestOptions::guest_dir`] (default
-    /// `/sessions`) is the host's `session_dir`.
+    /// A fresh instance with its sessions in `storage` (a session directory,
+    /// which the guest sees as `/sessions`, or [`Buckets`](crate::keyvalue::Buckets)),
+    /// with default [`RequestOptions`].
+    pub fn request(&self, storage: impl Into<SessionStorage>) -> anyhow::Result<Request> {
+        self.request_with(storage, RequestOptions::default())
+    }
+
+    /// A fresh instance with its sessions in `storage`: a host directory
+    /// preopened at [`RequestOptions::guest_dir`] (default `/sessions`), or
+    /// buckets it opens through `wasi:keyvalue`.
     pub fn request_with(
         &self,
-        session_dir: &Path,
+        storage: impl Into<SessionStorage>,
         options: RequestOptions,
     ) -> anyhow::Result<Request> {
         if options.fuel.is_some() && !self.consume_fuel {
             bail!("RequestOptions::fuel needs a Runtime built with RuntimeOptions::consume_fuel");
         }
         let fuel = self.consume_fuel.then(|| options.fuel.unwrap_or(u64::MAX));
-        Request::new(&self.engine, &self.pre, session_dir, &options, fuel)
+        Request::new(&self.engine, &self.pre, &storage.into(), &options, fuel)
     }
 
     /// Creates a session holding `entries` (key, JSON text) in a fresh
@@ -197,12 +212,12 @@ impl Runtime {
     /// The component's typed errors become `anyhow` errors here.
     pub fn create_session(
         &self,
-        session_dir: &Path,
+        storage: impl Into<SessionStorage>,
         options: RequestOptions,
         config: &Config,
         entries: &[(&str, &str)],
     ) -> anyhow::Result<String> {
-        let mut req = self.request_with(session_dir, options)?;
+        let mut req = self.request_with(storage, options)?;
         let store = req.open_store(config)??;
         let session = req.store(&store).create()?;
         for (key, json) in entries {
@@ -213,6 +228,17 @@ impl Runtime {
         req.drop_store(store)?;
         Ok(id)
     }
+}
+
+/// Whether any of `component`'s imports is a `wasi:keyvalue` interface.
+fn imports_keyvalue(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, item)| {
+            name.starts_with("wasi:keyvalue/")
+                && matches!(item.ty, ComponentItem::ComponentInstance(_))
+        })
 }
 
 fn make_engine(options: &RuntimeOptions) -> anyhow::Result<Engine> {

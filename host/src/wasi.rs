@@ -1,10 +1,32 @@
-//! The WASI context a session-store guest gets: its session directory and
-//! nothing else of the host's filesystem, environment or network.
+//! The WASI context a session-store guest gets: its session directory (none
+//! for the key-value build) and nothing else of the host's filesystem,
+//! environment or network.
 
 use std::path::Path;
 
 use anyhow::Context as _;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+
+use crate::storage::SessionStorage;
+
+/// The WASI context for `storage`: [`session_ctx`] for a directory, and for
+/// buckets a context with nothing preopened (the guest reaches its sessions
+/// through `wasi:keyvalue`, which is linked apart).
+pub fn storage_ctx(
+    storage: &SessionStorage,
+    guest_dir: &str,
+    perms: FsPerms,
+    configure: impl FnOnce(&mut WasiCtxBuilder),
+) -> anyhow::Result<WasiCtx> {
+    match storage {
+        SessionStorage::Directory(dir) => session_ctx(dir, guest_dir, perms, configure),
+        SessionStorage::KeyValue(_) => {
+            let mut wasi = WasiCtxBuilder::new();
+            configure(&mut wasi);
+            Ok(wasi.build())
+        }
+    }
+}
 
 /// A WASI context that shows the host's `session_dir` to the guest as
 /// `guest_dir`, with `perms`, and no other host resource.

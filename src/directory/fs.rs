@@ -2,7 +2,7 @@
 //! session files in name order. The cursor is the last file examined,
 //! `<shard>/<name>`.
 
-use super::{Others, WalkItem, Walked};
+use super::{Others, Visited, WalkItem, Walked};
 use crate::error::{Error, Result};
 use crate::layout::{self, SessionFile};
 use crate::vfs;
@@ -41,7 +41,7 @@ pub fn walk(
     cursor: Option<&str>,
     budget: u32,
     others: Others,
-    visit: &mut dyn FnMut(WalkItem<'_>) -> Result<()>,
+    visit: &mut dyn FnMut(WalkItem<'_>) -> Result<Visited>,
 ) -> Result<Walked> {
     if budget == 0 {
         return Err(Error::InvalidValue("budget must be at least 1".into()));

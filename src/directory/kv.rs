@@ -9,10 +9,11 @@
 //! (by this very sweep) shift it. So the cursor carries the session keys of
 //! the page still to be handled, and the store's cursor of the page after:
 //! `kv;<seen>;<pending keys, comma-separated>;<next>`, where `<seen>` counts
-//! the sessions the pass has handed out so far and `<next>` is empty at the
-//! start of a pass, `-` after its last page, or `+` and the store's cursor.
+//! the sessions the pass has left in place so far (handed out, and still
+//! there after the visit) and `<next>` is empty at the start of a pass, `-`
+//! after its last page, or `+` and the store's cursor.
 
-use super::{Others, WalkItem, Walked};
+use super::{Others, Visited, WalkItem, Walked};
 use crate::error::{Error, Result};
 use crate::layout::SessionFile;
 use crate::vfs;
@@ -90,7 +91,7 @@ pub fn walk(
     cursor: Option<&str>,
     budget: u32,
     others: Others,
-    visit: &mut dyn FnMut(WalkItem<'_>) -> Result<()>,
+    visit: &mut dyn FnMut(WalkItem<'_>) -> Result<Visited>,
 ) -> Result<Walked> {
     if budget == 0 {
         return Err(Error::InvalidValue("budget must be at least 1".into()));
@@ -110,12 +111,14 @@ pub fn walk(
             }
             let key = pos.pending.remove(0);
             examined += 1;
-            pos.seen += 1;
             let path = format!("{bucket}/{key}");
-            visit(WalkItem::Session {
+            let visited = visit(WalkItem::Session {
                 rel: &key,
                 path: &path,
             })?;
+            if visited == Visited::Kept {
+                pos.seen += 1;
+            }
         }
         let page = match std::mem::take(&mut pos.next) {
             Next::End => break,

@@ -26,6 +26,16 @@ pub enum WalkItem<'a> {
     Other { rel: &'a str },
 }
 
+/// What a walk's visitor left of a session it was handed (for any other
+/// entry, either answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visited {
+    /// Still there when the visitor was done with it.
+    Kept,
+    /// Gone: the visitor deleted it, or found it deleted already.
+    Gone,
+}
+
 /// Which entries other than session files a walk reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Others {
@@ -47,8 +57,8 @@ pub struct Walked {
     #[cfg_attr(feature = "kv", allow(dead_code))]
     pub finished_shards: Vec<u8>,
     /// When this slice ended a pass over a bucket: how many sessions the
-    /// whole pass saw (a sweep resets the live-session count to it). Only a
-    /// bucket reports it.
+    /// whole pass left in place (a sweep resets the live-session count to
+    /// it). Only a bucket reports it.
     #[cfg_attr(not(feature = "kv"), allow(dead_code))]
     pub pass_total: Option<u64>,
 }

@@ -38,10 +38,15 @@ impl SessionDb {
     pub fn open_existing(path: &str, opts: DbOptions) -> Result<Option<SessionDb>> {
         match open(path, false, opts) {
             Ok((db, _)) => Ok(Some(db)),
-            // CANTOPEN also covers permission problems, so ask the filesystem
-            // (only on this rare path) whether the file is really absent.
-            Err(_) if !matches!(vfs::dir::exists(path), Ok(true)) => Ok(None),
-            Err(e) => Err(e),
+            // CANTOPEN also covers permission problems, so ask the storage
+            // (only on this rare path) whether the file is really absent. If
+            // it cannot tell either (a key-value store that is unreachable),
+            // that is the answer: never "absent" without knowing.
+            Err(e) => match vfs::dir::exists(path) {
+                Ok(false) => Ok(None),
+                Ok(true) => Err(e),
+                Err(io) => Err(io.into()),
+            },
         }
     }
 

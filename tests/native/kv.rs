@@ -239,3 +239,49 @@ fn max_live_sessions_counts_across_stores() {
         Err(Error::TooLarge { actual: 4, .. })
     ));
 }
+
+#[test]
+fn a_sweep_pass_counts_only_the_sessions_it_leaves() {
+    let bucket = bucket();
+    let open = || {
+        let mut cfg = StoreConfig::new(&bucket);
+        cfg.max_live_sessions = Some(3);
+        Store::open(cfg).unwrap()
+    };
+    for i in 0..3 {
+        let mut s = open().create();
+        s.set_json("k", "1").unwrap();
+        if i > 0 {
+            s.set_expiry(Overrides {
+                idle_timeout_s: Some(1),
+                ..Overrides::default()
+            })
+            .unwrap();
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // The pass deletes two expired sessions (each giving its slot back) and
+    // then resets the count to the one it left, not to the three it saw.
+    let store = open();
+    let (mut cursor, mut deleted) = (None, 0);
+    loop {
+        let p = store.sweep(cursor.as_deref(), 1).unwrap();
+        deleted += p.deleted;
+        cursor = p.cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(deleted, 2);
+    for _ in 0..2 {
+        open().create().set_json("k", "1").unwrap();
+    }
+    assert!(matches!(
+        open().create().set_json("k", "1"),
+        Err(Error::TooLarge {
+            limit: LimitKind::LiveSessions,
+            actual: 4,
+            ..
+        })
+    ));
+}

@@ -5,7 +5,9 @@
 //! `sqlite-sessions:store/sessions@0.1.0`; `wac plug` fills that import with
 //! the store component, giving one `.wasm` that `wasmtime serve`, the
 //! `edge-server` example, or Spin (as a component dependency) can run. The session
-//! directory is whatever the host preopens as `/sessions`.
+//! directory is whatever the host preopens as `/sessions`; built with the
+//! `kv` feature (and composed with the store's key-value build), it keeps
+//! its sessions in the `wasi:keyvalue` bucket `default` instead.
 //!
 //! Pages (see `pages.rs`): `/` counts visits and shows a flash message once,
 //! `POST /login` regenerates the session id, `POST /logout` destroys the

@@ -10,8 +10,14 @@ use crate::component::store::{Config, CookieConfig, Error, Session, Store};
 use crate::html::{self, escape};
 use crate::http::{Request, Response};
 
-/// Where the host preopens the session directory (`--dir ./sessions::/sessions`).
-const SESSION_DIR: &str = "/sessions";
+/// The store's `config.directory`: where the host preopens the session
+/// directory (`--dir ./sessions::/sessions`), or, in the key-value build,
+/// the bucket to open (Spin's `key_value_stores = ["default"]`).
+const SESSION_DIR: &str = if cfg!(feature = "kv") {
+    "default"
+} else {
+    "/sessions"
+};
 /// The visit counter. `increment` adds one and returns the new count in one
 /// transaction, so concurrent visits each get their own number and none is
 /// lost, which a `get` then `set` could not promise; and the session stays

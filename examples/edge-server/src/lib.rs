@@ -1,7 +1,10 @@
 //! A `wasi:http` server for the edge demo, or any `wasi:http/proxy` component
-//! that keeps its sessions in a preopened directory: hyper on a loopback
-//! address, a fresh pooled instance per request, and the host's session
-//! directory preopened as `/sessions` in every instance.
+//! that keeps its sessions in a preopened directory or in `wasi:keyvalue`
+//! buckets: hyper on a loopback address, a fresh pooled instance per
+//! request, and in every instance either the host's session directory
+//! preopened as `/sessions` or the buckets of a
+//! [`Buckets`](sqlite_sessions_host::keyvalue::Buckets) (Redis or Valkey,
+//! standalone or cluster) behind `wasi:keyvalue`.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -13,6 +16,27 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The key-value demo (`edge_demo_kv.wasm`) takes buckets instead of a
+//! directory:
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use edge_server::{EdgeServer, ServerOptions};
+//! use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions};
+//! let buckets = Buckets::builder()
+//!     .redis("default", "redis://127.0.0.1:6379/", &RedisOptions::default())?
+//!     .build();
+//! let options = ServerOptions::new("edge_demo_kv.wasm", buckets);
+//! let running = EdgeServer::new(&options)?.bind(options.addr).await?;
+//! # running.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The `wasi:keyvalue` host functions are synchronous: a request's call
+//! holds its tokio worker thread for its round trips to Redis (bounded by
+//! the timeouts of `RedisOptions`), as a blocking filesystem call would.
 //!
 //! This is the embedding library's `Runtime` shape for HTTP, and it shares
 //! that library's WASI context and pool sizing: compile once, pre-instantiate
@@ -33,7 +57,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use hyper::server::conn::http1;
 use sqlite_sessions_host::engine::{pooling_config, InstanceShape};
-use sqlite_sessions_host::DEFAULT_GUEST_DIR;
+use sqlite_sessions_host::{SessionStorage, DEFAULT_GUEST_DIR};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
@@ -51,13 +75,15 @@ use self::state::{host_response, ServerState};
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// The component to serve: it must export `wasi:http/incoming-handler`
-    /// and import nothing but WASI (for the demo: the artifacts crate's
-    /// `edge_demo()`).
+    /// and import nothing but WASI and `wasi:keyvalue` (for the demo: the
+    /// artifacts crate's `edge_demo()`, or `edge_demo_kv()` over buckets).
     pub component: PathBuf,
-    /// The host directory every instance sees as [`guest_dir`](Self::guest_dir).
-    /// It must exist.
-    pub session_dir: PathBuf,
-    /// Default `/sessions`, where the demo app opens its store.
+    /// Where every instance keeps its sessions: a host directory, which
+    /// must exist and which it sees as [`guest_dir`](Self::guest_dir), or
+    /// the buckets it may open through `wasi:keyvalue`.
+    pub storage: SessionStorage,
+    /// Default `/sessions`, where the demo app opens its store (for a
+    /// directory).
     pub guest_dir: String,
     /// Where to listen. Default `127.0.0.1:8080`; port 0 picks a free port.
     /// Only loopback addresses are accepted: this is a demo and test server.
@@ -82,13 +108,14 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
-    /// Defaults for serving `component` with `session_dir` as `/sessions`.
-    pub fn new(component: impl Into<PathBuf>, session_dir: impl Into<PathBuf>) -> Self {
+    /// Defaults for serving `component` with its sessions in `storage`: a
+    /// directory (seen as `/sessions`) or [`Buckets`](sqlite_sessions_host::keyvalue::Buckets).
+    pub fn new(component: impl Into<PathBuf>, storage: impl Into<SessionStorage>) -> Self {
         let component = component.into();
         let cache_dir = component.parent().map(|dir| dir.join("wasmtime-cache"));
         Self {
             component,
-            session_dir: session_dir.into(),
+            storage: storage.into(),
             guest_dir: DEFAULT_GUEST_DIR.to_owned(),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             max_concurrent_requests: 64,
@@ -107,7 +134,7 @@ pub struct EdgeServer(Arc<Inner>);
 
 struct Inner {
     pre: ProxyPre<ServerState>,
-    session_dir: PathBuf,
+    storage: SessionStorage,
     guest_dir: String,
     /// One permit per pooled instance slot.
     slots: Arc<Semaphore>,
@@ -118,7 +145,7 @@ struct Inner {
 impl EdgeServer {
     /// Compiles (or loads from the cache) and links the component.
     pub fn new(options: &ServerOptions) -> anyhow::Result<Self> {
-        check_session_dir(&options.session_dir)?;
+        check_storage(&options.storage)?;
         let engine = make_engine(options)?;
         let component = Component::from_file(&engine, &options.component)
             .map_err(anyhow::Error::from)
@@ -126,18 +153,20 @@ impl EdgeServer {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        sqlite_sessions_host::keyvalue::add_to_linker(&mut linker, ServerState::keyvalue)?;
         // Type-checks every import and the handler export once, here.
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
             .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!(
-                    "{} is not a wasi:http/proxy component whose imports are all WASI",
+                    "{} is not a wasi:http/proxy component whose imports are all WASI \
+                     or wasi:keyvalue",
                     options.component.display()
                 )
             })?;
         Ok(Self(Arc::new(Inner {
             pre,
-            session_dir: options.session_dir.clone(),
+            storage: options.storage.clone(),
             guest_dir: options.guest_dir.clone(),
             slots: Arc::new(Semaphore::new(options.max_concurrent_requests as usize)),
             request_timeout: options.request_timeout,
@@ -193,7 +222,7 @@ impl EdgeServer {
         let inner = &self.0;
         // Wait for a free slot instead of failing instantiation on a full pool.
         let slot = inner.slots.clone().acquire_owned().await?;
-        let state = ServerState::new(&inner.session_dir, &inner.guest_dir, inner.inherit_stderr)?;
+        let state = ServerState::new(&inner.storage, &inner.guest_dir, inner.inherit_stderr)?;
         let mut store = Store::new(inner.pre.engine(), state);
         let (sender, receiver) = oneshot::channel();
         let req = store
@@ -243,14 +272,14 @@ impl EdgeServer {
     }
 
     /// The same compiled component and instance pool, serving another
-    /// session directory (tests give each case its own).
-    pub fn with_session_dir(&self, session_dir: impl Into<PathBuf>) -> anyhow::Result<Self> {
-        let session_dir = session_dir.into();
-        check_session_dir(&session_dir)?;
+    /// session directory or other buckets (tests give each case its own).
+    pub fn with_storage(&self, storage: impl Into<SessionStorage>) -> anyhow::Result<Self> {
+        let storage = storage.into();
+        check_storage(&storage)?;
         let inner = &self.0;
         Ok(Self(Arc::new(Inner {
             pre: inner.pre.clone(),
-            session_dir,
+            storage,
             guest_dir: inner.guest_dir.clone(),
             // Shared: the pool's slots belong to the engine, not to one server.
             slots: inner.slots.clone(),
@@ -259,9 +288,18 @@ impl EdgeServer {
         })))
     }
 
-    /// The host directory each instance sees as `/sessions`.
-    pub fn session_dir(&self) -> &Path {
-        &self.0.session_dir
+    /// Where each instance keeps its sessions.
+    pub fn storage(&self) -> &SessionStorage {
+        &self.0.storage
+    }
+}
+
+fn check_storage(storage: &SessionStorage) -> anyhow::Result<()> {
+    match storage.directory() {
+        Some(dir) => check_session_dir(dir),
+        // Nothing connects before the first request: a server that is down
+        // shows up there, as the app's error page.
+        None => Ok(()),
     }
 }
 

@@ -1,9 +1,9 @@
 //! What one request's Wasmtime store holds: its WASI context (with the
-//! session directory preopened), its `wasi:http` context, and the hooks that
-//! refuse outgoing HTTP.
+//! session directory preopened, if it has one), its `wasi:keyvalue` context,
+//! its `wasi:http` context, and the hooks that refuse outgoing HTTP.
 
-use std::path::Path;
-
+use sqlite_sessions_host::keyvalue::{Buckets, KeyValueCtx, KeyValueView};
+use sqlite_sessions_host::SessionStorage;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -12,22 +12,24 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 /// The data of one request's store.
 pub(crate) struct ServerState {
     wasi: WasiCtx,
+    kv: KeyValueCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: DenyOutgoing,
 }
 
 impl ServerState {
-    /// A fresh context whose `guest_dir` is the host's `session_dir`, read
-    /// and write. Nothing else of the host's filesystem, environment or
-    /// network is visible to the guest.
+    /// A fresh context whose `guest_dir` is the host's session directory,
+    /// read and write, or which may open the buckets of `storage`. Nothing
+    /// else of the host's filesystem, environment or network is visible to
+    /// the guest.
     pub(crate) fn new(
-        session_dir: &Path,
+        storage: &SessionStorage,
         guest_dir: &str,
         inherit_stderr: bool,
     ) -> anyhow::Result<Self> {
-        let wasi = sqlite_sessions_host::wasi::session_ctx(
-            session_dir,
+        let wasi = sqlite_sessions_host::wasi::storage_ctx(
+            storage,
             guest_dir,
             FsPerms::ReadWrite,
             |wasi| {
@@ -38,12 +40,21 @@ impl ServerState {
                 }
             },
         )?;
+        let buckets = storage.buckets().cloned().unwrap_or_else(Buckets::default);
         Ok(Self {
             wasi,
+            kv: KeyValueCtx::new(buckets),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: DenyOutgoing,
         })
+    }
+}
+
+impl ServerState {
+    /// The getter `wasi:keyvalue` is linked with.
+    pub(crate) fn keyvalue(&mut self) -> KeyValueView<'_> {
+        KeyValueView::new(&mut self.kv, &mut self.table)
     }
 }
 

@@ -172,6 +172,24 @@ impl RedisServer {
         &self.log
     }
 
+    /// The process id while it runs, e.g. to pause it with SIGSTOP.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Runs `redis-cli -p PORT ARGS...` against it (bounded by
+    /// [`READY_TIMEOUT`]) and returns what it printed, e.g. `cli(&["DBSIZE"])`.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        let cli = tool("redis-cli")?;
+        let finished = process::run(
+            Command::new(cli)
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .args(args),
+            READY_TIMEOUT,
+        )?;
+        Ok(finished.output)
+    }
+
     /// Whether the process is alive (it may still be starting).
     pub fn is_running(&mut self) -> bool {
         self.child
@@ -303,7 +321,9 @@ impl RedisCluster {
         Ok(cluster)
     }
 
-    fn wait_until_ok(&self) -> Result<()> {
+    /// Waits until every running node reports `cluster_state:ok`, at most
+    /// [`CLUSTER_OK_TIMEOUT`] (e.g. after restarting a node).
+    pub fn wait_until_ok(&self) -> Result<()> {
         let deadline = Instant::now() + CLUSTER_OK_TIMEOUT;
         for node in &self.nodes {
             loop {

@@ -4,15 +4,20 @@
 //! The test kills it with SIGKILL at a random moment and then checks that
 //! every acknowledged key survived and the file is sound.
 //!
-//! Usage: `crash-writer --dir PATH --id ID --from N [--lease-ms MS]`
+//! Usage: `crash-writer (--dir PATH | --kv URL | --kv-cluster URL,URL,...)
+//! [--kv-prefix P] --id ID --from N [--lease-ms MS]`; with `--kv` it runs the
+//! store's key-value build on the bucket `default`.
 
 use anyhow::{bail, Context};
-use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions};
+use host_test::fixtures::BUCKET;
+use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions};
+use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions, SessionStorage};
 use std::io::Write;
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let mut dir = None;
+    let (mut kv, mut cluster, mut prefix) = (None, None, String::new());
     let mut id = None;
     let mut from = 0u64;
     let mut lease_ms = 200u32;
@@ -21,25 +26,55 @@ fn main() -> anyhow::Result<()> {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--dir" => dir = Some(PathBuf::from(value()?)),
+            "--kv" => kv = Some(value()?),
+            "--kv-cluster" => cluster = Some(value()?),
+            "--kv-prefix" => prefix = value()?,
             "--id" => id = Some(value()?),
             "--from" => from = value()?.parse()?,
             "--lease-ms" => lease_ms = value()?.parse()?,
             other => bail!("unknown argument {other:?}"),
         }
     }
-    let (Some(dir), Some(id)) = (dir, id) else {
-        bail!("usage: crash-writer --dir PATH --id ID --from N [--lease-ms MS]");
+    let Some(id) = id else {
+        bail!("usage: crash-writer (--dir PATH | --kv URL | --kv-cluster URLS) --id ID --from N [--lease-ms MS]");
     };
-    let component = sqlite_sessions_artifacts::store()?;
+    let options = RedisOptions {
+        key_prefix: prefix,
+        ..RedisOptions::default()
+    };
+    let storage: SessionStorage = match (dir, kv, cluster) {
+        (Some(dir), None, None) => dir.into(),
+        (None, Some(url), None) => Buckets::builder()
+            .redis(BUCKET, &url, &options)?
+            .build()
+            .into(),
+        (None, None, Some(urls)) => {
+            let nodes: Vec<&str> = urls.split(',').collect();
+            Buckets::builder()
+                .redis_cluster(BUCKET, &nodes, &options)?
+                .build()
+                .into()
+        }
+        _ => bail!("exactly one of --dir, --kv and --kv-cluster is required"),
+    };
+    let kv = storage.buckets().is_some();
+    let component = if kv {
+        sqlite_sessions_artifacts::store_kv()?
+    } else {
+        sqlite_sessions_artifacts::store()?
+    };
     let runtime = Runtime::from_file_with(component, RuntimeOptions::cached_beside(component))?;
     let mut config = default_config();
+    if kv {
+        config.directory = BUCKET.to_owned();
+    }
     config.lock_lease_ms = Some(lease_ms);
     config.busy_timeout_ms = Some(30_000);
     // Every round adds keys; long runs pass the default 1,024.
     config.max_keys = Some(1_000_000);
     let mut out = std::io::stdout().lock();
     for n in from.. {
-        let mut req = runtime.request(&dir)?;
+        let mut req = runtime.request(&storage)?;
         let store = req
             .open_store(&config)?
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;

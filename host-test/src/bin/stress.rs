@@ -4,10 +4,12 @@
 //! Usage:
 //!
 //! ```text
-//! stress increment --dir D --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH]
+//! stress increment (--dir D | --kv URL | --kv-cluster URL,URL,...) [--kv-prefix P]
+//!        --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH]
 //! ```
 //!
-//! Loads session `ID` (which must exist) from directory `D` and increments
+//! Loads session `ID` (which must exist) from directory `D` (or from the
+//! bucket `default` in Redis, with the store's key-value build) and increments
 //! `K` (default `n`) `N` times by 1, retrying `busy` answers. With
 //! `--wait-for`, it prints `ready` once the instance is up and the session
 //! loaded, then waits until `PATH` exists before starting, so that a test can
@@ -15,14 +17,16 @@
 //! `done last=<value> busy_retries=<n> elapsed_ms=<ms> start_ms=<unix ms> end_ms=<unix ms>`.
 
 use anyhow::{bail, Context as _};
+use host_test::fixtures::BUCKET;
 use host_test::stress;
-use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions};
+use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions};
+use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions, SessionStorage};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Args {
-    dir: PathBuf,
+    storage: SessionStorage,
     id: String,
     key: String,
     count: u32,
@@ -32,14 +36,22 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let component = sqlite_sessions_artifacts::store()?;
+    let kv = args.storage.buckets().is_some();
+    let component = if kv {
+        sqlite_sessions_artifacts::store_kv()?
+    } else {
+        sqlite_sessions_artifacts::store()?
+    };
     let runtime = Runtime::from_file_with(component, RuntimeOptions::cached_beside(component))?;
     let mut config = default_config();
     config.busy_timeout_ms = Some(args.busy_timeout_ms);
+    if kv {
+        config.directory = BUCKET.to_owned();
+    }
     let mut start_ms = 0;
     let run = stress::increment_worker(
         &runtime,
-        &args.dir,
+        &args.storage,
         &config,
         &args.id,
         &args.key,
@@ -75,9 +87,10 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     match it.next().as_deref() {
         Some("increment") => {}
-        other => bail!("usage: stress increment --dir D --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH] (got {other:?})"),
+        other => bail!("usage: stress increment (--dir D | --kv URL | --kv-cluster URLS) [--kv-prefix P] --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH] (got {other:?})"),
     }
     let (mut dir, mut id, mut count) = (None, None, None);
+    let (mut kv, mut cluster, mut prefix) = (None, None, String::new());
     let mut key = "n".to_string();
     let mut busy_timeout_ms = 60_000;
     let mut wait_for = None;
@@ -85,6 +98,9 @@ fn parse_args() -> anyhow::Result<Args> {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--dir" => dir = Some(PathBuf::from(value)),
+            "--kv" => kv = Some(value),
+            "--kv-cluster" => cluster = Some(value),
+            "--kv-prefix" => prefix = value,
             "--id" => id = Some(value),
             "--count" => count = Some(value.parse().context("--count")?),
             "--key" => key = value,
@@ -93,8 +109,27 @@ fn parse_args() -> anyhow::Result<Args> {
             other => bail!("unknown flag {other}"),
         }
     }
+    let options = RedisOptions {
+        key_prefix: prefix,
+        ..RedisOptions::default()
+    };
+    let storage = match (dir, kv, cluster) {
+        (Some(dir), None, None) => dir.into(),
+        (None, Some(url), None) => Buckets::builder()
+            .redis(BUCKET, &url, &options)?
+            .build()
+            .into(),
+        (None, None, Some(urls)) => {
+            let nodes: Vec<&str> = urls.split(',').collect();
+            Buckets::builder()
+                .redis_cluster(BUCKET, &nodes, &options)?
+                .build()
+                .into()
+        }
+        _ => bail!("exactly one of --dir, --kv and --kv-cluster is required"),
+    };
     Ok(Args {
-        dir: dir.context("--dir is required")?,
+        storage,
         id: id.context("--id is required")?,
         key,
         count: count.context("--count is required")?,

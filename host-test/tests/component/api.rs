@@ -1,15 +1,15 @@
 //! Every function of the `sessions` interface, through the component boundary.
 
 use host_test::fixtures::{cbor, finish, json_of, Env};
+use host_test::Backend;
 use sqlite_sessions_host::{default_config, Error, LimitExceeded, LimitKind, PathSegment};
 
 fn key(k: &str) -> PathSegment {
     PathSegment::Key(k.into())
 }
 
-#[test]
-fn get_set_remove_contains_keys_len() {
-    let env = Env::new();
+fn get_set_remove_contains_keys_len(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -41,9 +41,8 @@ fn get_set_remove_contains_keys_len() {
     finish(req, store, s);
 }
 
-#[test]
-fn json_round_trips_and_conversions() {
-    let env = Env::new();
+fn json_round_trips_and_conversions(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -80,9 +79,8 @@ fn json_round_trips_and_conversions() {
     finish(req, store, s);
 }
 
-#[test]
-fn malformed_cbor_is_rejected_and_nothing_changes() {
-    let env = Env::new();
+fn malformed_cbor_is_rejected_and_nothing_changes(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("k", r#""keep""#);
     let (mut req, store, s) = env.load(&id).unwrap();
     let mut sess = req.session(&s);
@@ -114,9 +112,8 @@ fn malformed_cbor_is_rejected_and_nothing_changes() {
     finish(req, store, s);
 }
 
-#[test]
-fn invalid_keys_are_typed_errors() {
-    let env = Env::new();
+fn invalid_keys_are_typed_errors(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -143,9 +140,8 @@ fn invalid_keys_are_typed_errors() {
     finish(req, store, s);
 }
 
-#[test]
-fn take_reads_once() {
-    let env = Env::new();
+fn take_reads_once(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -162,9 +158,8 @@ fn take_reads_once() {
     finish(req, store, s);
 }
 
-#[test]
-fn set_in_and_remove_in_persist_nested_edits() {
-    let env = Env::new();
+fn set_in_and_remove_in_persist_nested_edits(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with(
         "user",
         r#"{"name":"ada","prefs":{"theme":"light"},"tags":["a","b"]}"#,
@@ -226,9 +221,8 @@ fn set_in_and_remove_in_persist_nested_edits() {
     );
 }
 
-#[test]
-fn bad_paths_are_invalid_path_and_change_nothing() {
-    let env = Env::new();
+fn bad_paths_are_invalid_path_and_change_nothing(backend: Backend) {
+    let env = Env::on(backend);
     let doc = r#"{"name":"ada","tags":["a"]}"#;
     let id = env.session_with("user", doc);
     let (mut req, store, s) = env.load(&id).unwrap();
@@ -260,9 +254,8 @@ fn bad_paths_are_invalid_path_and_change_nothing() {
     finish(req, store, s);
 }
 
-#[test]
-fn append_builds_flash_lists() {
-    let env = Env::new();
+fn append_builds_flash_lists(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -288,14 +281,13 @@ fn append_builds_flash_lists() {
     finish(req, store, s);
 }
 
-#[test]
-fn quotas_are_too_large_and_leave_data_unchanged() {
+fn quotas_are_too_large_and_leave_data_unchanged(backend: Backend) {
     let mut config = default_config();
     config.max_value_bytes = Some(64);
     config.max_keys = Some(3);
     config.max_session_bytes = Some(150);
     config.max_key_bytes = Some(8);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -405,9 +397,8 @@ fn open_rejects_bad_config() {
     assert_eq!(host_test::fixtures::walk(&env.path().join("app1")).len(), 1);
 }
 
-#[test]
-fn destroy_id_deletes_by_id() {
-    let env = Env::new();
+fn destroy_id_deletes_by_id(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("k", "1");
     let (mut req, store) = env.request();
     assert_eq!(
@@ -421,11 +412,10 @@ fn destroy_id_deletes_by_id() {
     assert!(env.session_files().is_empty());
 }
 
-#[test]
-fn cookie_value_from_header_finds_the_configured_cookie() {
+fn cookie_value_from_header_finds_the_configured_cookie(backend: Backend) {
     let mut config = default_config();
     config.cookie.name = Some("app_sid".into());
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let (mut req, store) = env.request();
     let mut st = req.store(&store);
     assert_eq!(
@@ -442,9 +432,8 @@ fn cookie_value_from_header_finds_the_configured_cookie() {
 /// 64 KiB): the VFS reads it whole in several calls, from the size its
 /// header records, and every value comes back intact in a fresh instance,
 /// before and after a write that rewrites the whole file.
-#[test]
-fn a_session_larger_than_one_read_loads_whole() {
-    let env = Env::new();
+fn a_session_larger_than_one_read_loads_whole(backend: Backend) {
+    let env = Env::on(backend);
     let value = |i: usize| format!("\"{}\"", format!("{i:04}").repeat(500));
     let id = {
         let (mut req, store) = env.request();
@@ -462,7 +451,7 @@ fn a_session_larger_than_one_read_loads_whole() {
     let [file] = &env.session_files()[..] else {
         panic!("one session file expected: {:?}", env.session_files());
     };
-    let file_len = std::fs::metadata(env.path().join(file)).unwrap().len();
+    let file_len = env.raw(file).unwrap().len();
     assert!(
         file_len > 4 * 64 * 1024,
         "session file is only {file_len} bytes"
@@ -486,3 +475,18 @@ fn a_session_larger_than_one_read_loads_whole() {
         finish(req, store, s);
     }
 }
+
+host_test::on_every_backend!(
+    get_set_remove_contains_keys_len,
+    json_round_trips_and_conversions,
+    malformed_cbor_is_rejected_and_nothing_changes,
+    invalid_keys_are_typed_errors,
+    take_reads_once,
+    set_in_and_remove_in_persist_nested_edits,
+    bad_paths_are_invalid_path_and_change_nothing,
+    append_builds_flash_lists,
+    quotas_are_too_large_and_leave_data_unchanged,
+    destroy_id_deletes_by_id,
+    cookie_value_from_header_finds_the_configured_cookie,
+    a_session_larger_than_one_read_loads_whole,
+);

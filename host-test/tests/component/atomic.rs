@@ -3,6 +3,7 @@
 //! error leaves the session byte for byte as it was.
 
 use host_test::fixtures::{cbor, finish, Env};
+use host_test::Backend;
 use sqlite_sessions_host::{
     default_config, BatchError, BatchOp, BatchResult, Error, KeyDelta, KeyPath, KeyPathValue,
     KeyValue, LimitExceeded, LimitKind, PathSegment, SessionRef,
@@ -59,9 +60,8 @@ fn cbor_int(i: i128) -> Vec<u8> {
 // increment
 // ---------------------------------------------------------------------------
 
-#[test]
-fn increment_counts_from_zero_and_creates_the_session() {
-    let env = Env::new();
+fn increment_counts_from_zero_and_creates_the_session(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -86,9 +86,8 @@ fn increment_counts_from_zero_and_creates_the_session() {
     assert_eq!(env.get_json(&id, "m"), Some("42".into()));
 }
 
-#[test]
-fn increment_refuses_what_is_not_an_s64_and_writes_nothing() {
-    let env = Env::new();
+fn increment_refuses_what_is_not_an_s64_and_writes_nothing(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -144,13 +143,12 @@ fn increment_refuses_what_is_not_an_s64_and_writes_nothing() {
     finish(req, store, s);
 }
 
-#[test]
-fn increment_respects_quotas() {
+fn increment_respects_quotas(backend: Backend) {
     let mut config = default_config();
     config.max_keys = Some(1);
     // 23 encodes in one byte, 24 needs two.
     config.max_value_bytes = Some(1);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -178,9 +176,8 @@ fn increment_respects_quotas() {
     assert_eq!(env.session_files().len(), 1);
 }
 
-#[test]
-fn increment_on_a_destroyed_session_is_not_found() {
-    let env = Env::new();
+fn increment_on_a_destroyed_session_is_not_found(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("n", "1");
     let (mut req, store, s) = env.load(&id).unwrap();
     let (mut admin, admin_store) = env.request();
@@ -197,9 +194,8 @@ fn increment_on_a_destroyed_session_is_not_found() {
 // compare-and-swap
 // ---------------------------------------------------------------------------
 
-#[test]
-fn compare_and_swap_on_a_fresh_session() {
-    let env = Env::new();
+fn compare_and_swap_on_a_fresh_session(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -227,9 +223,8 @@ fn compare_and_swap_on_a_fresh_session() {
     finish(req, store, s);
 }
 
-#[test]
-fn compare_and_swap_swaps_only_on_byte_equality() {
-    let env = Env::new();
+fn compare_and_swap_swaps_only_on_byte_equality(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -284,9 +279,8 @@ fn compare_and_swap_swaps_only_on_byte_equality() {
     finish(req, store, s);
 }
 
-#[test]
-fn compare_and_swap_removing_the_last_key_deletes_the_session() {
-    let env = Env::new();
+fn compare_and_swap_removing_the_last_key_deletes_the_session(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("only", "1");
     let (mut req, store, s) = env.load(&id).unwrap();
     let mut sess = req.session(&s);
@@ -310,12 +304,11 @@ fn compare_and_swap_removing_the_last_key_deletes_the_session() {
     assert!(env.load(&id).is_none());
 }
 
-#[test]
-fn compare_and_swap_errors_change_nothing() {
+fn compare_and_swap_errors_change_nothing(backend: Backend) {
     let mut config = default_config();
     config.max_keys = Some(2);
     config.max_value_bytes = Some(8);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -376,9 +369,8 @@ fn compare_and_swap_errors_change_nothing() {
 // batch
 // ---------------------------------------------------------------------------
 
-#[test]
-fn batch_applies_every_op_in_order_and_answers_each() {
-    let env = Env::new();
+fn batch_applies_every_op_in_order_and_answers_each(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -431,9 +423,8 @@ fn batch_applies_every_op_in_order_and_answers_each() {
     assert_eq!(env.get_json(&id, "gone"), None);
 }
 
-#[test]
-fn an_empty_batch_does_nothing() {
-    let env = Env::new();
+fn an_empty_batch_does_nothing(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     assert_eq!(req.session(&s).batch(&[]).unwrap(), Ok(vec![]));
@@ -451,12 +442,11 @@ fn an_empty_batch_does_nothing() {
 
 /// Each failing batch is tried on a stored session; the error must name the
 /// op and leave every byte as it was.
-#[test]
-fn a_failing_batch_names_the_op_and_writes_nothing() {
+fn a_failing_batch_names_the_op_and_writes_nothing(backend: Backend) {
     let mut config = default_config();
     config.max_keys = Some(3);
     config.max_value_bytes = Some(64);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -557,9 +547,8 @@ fn a_failing_batch_names_the_op_and_writes_nothing() {
     finish(req, store, s);
 }
 
-#[test]
-fn a_batch_that_empties_the_session_deletes_it() {
-    let env = Env::new();
+fn a_batch_that_empties_the_session_deletes_it(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("a", "1");
     let (mut req, store, s) = env.load(&id).unwrap();
     let mut sess = req.session(&s);
@@ -582,9 +571,8 @@ fn a_batch_that_empties_the_session_deletes_it() {
     assert!(env.load(&id).is_none());
 }
 
-#[test]
-fn a_batch_on_a_fresh_session_leaves_a_file_only_if_it_stores_something() {
-    let env = Env::new();
+fn a_batch_on_a_fresh_session_leaves_a_file_only_if_it_stores_something(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let mut sess = req.session(&s);
@@ -615,9 +603,8 @@ fn a_batch_on_a_fresh_session_leaves_a_file_only_if_it_stores_something() {
     assert_eq!(env.get_json(&id, "n"), Some("1".into()));
 }
 
-#[test]
-fn a_batch_on_a_session_destroyed_elsewhere_is_not_found_as_a_whole() {
-    let env = Env::new();
+fn a_batch_on_a_session_destroyed_elsewhere_is_not_found_as_a_whole(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("a", "1");
     let (mut req, store, s) = env.load(&id).unwrap();
     let (mut admin, admin_store) = env.request();
@@ -632,3 +619,20 @@ fn a_batch_on_a_session_destroyed_elsewhere_is_not_found_as_a_whole() {
     assert!(env.session_files().is_empty());
     finish(req, store, s);
 }
+
+host_test::on_every_backend!(
+    increment_counts_from_zero_and_creates_the_session,
+    increment_refuses_what_is_not_an_s64_and_writes_nothing,
+    increment_respects_quotas,
+    increment_on_a_destroyed_session_is_not_found,
+    compare_and_swap_on_a_fresh_session,
+    compare_and_swap_swaps_only_on_byte_equality,
+    compare_and_swap_removing_the_last_key_deletes_the_session,
+    compare_and_swap_errors_change_nothing,
+    batch_applies_every_op_in_order_and_answers_each,
+    an_empty_batch_does_nothing,
+    a_failing_batch_names_the_op_and_writes_nothing,
+    a_batch_that_empties_the_session_deletes_it,
+    a_batch_on_a_fresh_session_leaves_a_file_only_if_it_stores_something,
+    a_batch_on_a_session_destroyed_elsewhere_is_not_found_as_a_whole,
+);

@@ -3,7 +3,11 @@
 //! state must be explainable by some order of the calls that respects real
 //! time (linearizability, checked per key).
 //!
-//! The CI variants are small. The full runs are `#[ignore]`d:
+//! Each runs on the directory build and on the key-value build over a real
+//! Redis, standalone and cluster (there a write that loses its
+//! compare-and-swap runs again). The directory's CI variants are small; on
+//! Redis the increments run at full size (8 × 500, 2 × 500). The full
+//! directory runs are `#[ignore]`d:
 //!
 //! ```text
 //! cargo test --release --test component concurrency:: -- --ignored --nocapture
@@ -13,7 +17,7 @@
 //! retries) to stderr; `--nocapture` shows them.
 
 use host_test::fixtures::{cbor, finish, Env};
-use host_test::stress;
+use host_test::{stress, Backend};
 use sqlite_sessions_host::{
     default_config, BatchOp, BatchResult, Config, Error, KeyDelta, KeyPathValue, KeyValue,
     PathSegment, Request, SessionHandle, StoreHandle,
@@ -45,8 +49,8 @@ fn env_u32(name: &str, default: u32) -> u32 {
 
 /// `threads` host threads, each with its own instance, each calling
 /// `increment("n", 1)` `per_thread` times on one session.
-fn increments_from_threads(threads: u32, per_thread: u32) {
-    let env = Env::with_config(patient_config());
+fn increments_from_threads(backend: Backend, threads: u32, per_thread: u32) {
+    let env = Env::with_config_on(backend, patient_config());
     let id = env.session_with("n", "0");
     let barrier = Barrier::new(threads as usize + 1);
     let (runs, wall) = std::thread::scope(|scope| {
@@ -54,8 +58,8 @@ fn increments_from_threads(threads: u32, per_thread: u32) {
             .map(|_| {
                 scope.spawn(|| {
                     stress::increment_worker(
-                        host_test::runtime(),
-                        env.path(),
+                        host_test::runtime_for(backend),
+                        env.storage(),
                         &env.config,
                         &id,
                         "n",
@@ -87,7 +91,12 @@ fn increments_from_threads(threads: u32, per_thread: u32) {
         "two workers saw the same sum"
     );
     assert_eq!(lasts.last(), Some(&expected));
-    report_increments(&format!("{threads} threads"), expected, wall, &runs);
+    report_increments(
+        &format!("{threads} threads, {}", backend.name()),
+        expected,
+        wall,
+        &runs,
+    );
 }
 
 fn report_increments(what: &str, total: i64, wall: Duration, runs: &[stress::IncrementRun]) {
@@ -107,14 +116,26 @@ fn report_increments(what: &str, total: i64, wall: Duration, runs: &[stress::Inc
 /// CI-sized: 8 threads × `CONCURRENCY_OPS` (default 100) increments.
 #[test]
 fn increments_from_8_threads_are_never_lost() {
-    increments_from_threads(8, env_u32("CONCURRENCY_OPS", 100));
+    increments_from_threads(Backend::Dir, 8, env_u32("CONCURRENCY_OPS", 100));
 }
 
 /// The full run: 8 threads × 1,000 increments = exactly 8,000.
 #[test]
 #[ignore = "about 2 minutes on 2 cores (measured 110 s); run with --ignored"]
 fn increments_from_8_threads_full() {
-    increments_from_threads(8, 1000);
+    increments_from_threads(Backend::Dir, 8, 1000);
+}
+
+/// 8 instances × 500 increments on one key over one redis-server: 4,000.
+#[test]
+fn increments_from_8_threads_on_redis_are_never_lost() {
+    increments_from_threads(Backend::Redis, 8, 500);
+}
+
+/// 8 instances × 500 increments on one key over a Redis cluster: 4,000.
+#[test]
+fn increments_from_8_threads_on_a_redis_cluster_are_never_lost() {
+    increments_from_threads(Backend::Cluster, 8, 500);
 }
 
 // ---------------------------------------------------------------------------
@@ -147,18 +168,25 @@ fn parse_done(line: &str) -> ChildRun {
     }
 }
 
-/// `processes` `stress` children against one directory, started together.
-fn increments_from_processes(processes: u32, per_process: u32) {
-    let env = Env::with_config(patient_config());
+/// `processes` `stress` children against one directory or bucket, started
+/// together.
+fn increments_from_processes(backend: Backend, processes: u32, per_process: u32) {
+    let env = Env::with_config_on(backend, patient_config());
     let id = env.session_with("n", "0");
     let signals = tempfile::tempdir().unwrap();
     let go = signals.path().join("go");
     let mut children: Vec<_> = (0..processes)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_stress"))
-                .arg("increment")
-                .arg("--dir")
-                .arg(env.path())
+            let mut stress = Command::new(env!("CARGO_BIN_EXE_stress"));
+            stress.arg("increment");
+            let urls = env.server_urls();
+            match backend {
+                Backend::Dir => stress.arg("--dir").arg(env.path()),
+                Backend::Redis => stress.args(["--kv", &urls[0]]),
+                Backend::Cluster => stress.args(["--kv-cluster", &urls.join(",")]),
+            };
+            stress
+                .args(["--kv-prefix", env.prefix()])
                 .args(["--id", &id, "--key", "n"])
                 .args(["--count", &per_process.to_string()])
                 .args(["--busy-timeout-ms", "60000"])
@@ -197,20 +225,37 @@ fn increments_from_processes(processes: u32, per_process: u32) {
         "the children did not overlap: {latest_start} >= {earliest_end}"
     );
     let runs: Vec<_> = runs.into_iter().map(|r| r.run).collect();
-    report_increments(&format!("{processes} processes"), expected, wall, &runs);
+    report_increments(
+        &format!("{processes} processes, {}", backend.name()),
+        expected,
+        wall,
+        &runs,
+    );
 }
 
 /// CI-sized: 2 processes × `CONCURRENCY_OPS` (default 100) increments.
 #[test]
 fn increments_from_2_processes_are_never_lost() {
-    increments_from_processes(2, env_u32("CONCURRENCY_OPS", 100));
+    increments_from_processes(Backend::Dir, 2, env_u32("CONCURRENCY_OPS", 100));
 }
 
 /// 2 processes × 1,000 increments = exactly 2,000.
 #[test]
 #[ignore = "tens of seconds on 2 cores; run with --ignored"]
 fn increments_from_2_processes_full() {
-    increments_from_processes(2, 1000);
+    increments_from_processes(Backend::Dir, 2, 1000);
+}
+
+/// 2 `stress` processes × 500 increments over one redis-server: 1,000.
+#[test]
+fn increments_from_2_processes_on_redis_are_never_lost() {
+    increments_from_processes(Backend::Redis, 2, 500);
+}
+
+/// 2 `stress` processes × 500 increments over a Redis cluster: 1,000.
+#[test]
+fn increments_from_2_processes_on_a_redis_cluster_are_never_lost() {
+    increments_from_processes(Backend::Cluster, 2, 500);
 }
 
 // ---------------------------------------------------------------------------
@@ -372,8 +417,8 @@ impl Client {
 /// calls, as successive requests would), doing `per_thread` random calls
 /// each on `sessions` sessions. Every call is recorded, then the final state
 /// is checked against them.
-fn mixed_workload(threads: usize, sessions: usize, per_thread: usize, seed: u64) {
-    let env = Env::with_config(patient_config());
+fn mixed_workload(backend: Backend, threads: usize, sessions: usize, per_thread: usize, seed: u64) {
+    let env = Env::with_config_on(backend, patient_config());
     let ids: Vec<String> = (0..sessions)
         .map(|_| env.session_with(PIN, "true"))
         .collect();
@@ -455,7 +500,8 @@ fn mixed_workload(threads: usize, sessions: usize, per_thread: usize, seed: u64)
         finish(req, store, h);
     }
     eprintln!(
-        "mixed workload: {threads} threads x {per_thread} calls on {sessions} sessions in {:.2} s; {summary:?}",
+        "mixed workload ({}): {threads} threads x {per_thread} calls on {sessions} sessions in {:.2} s; {summary:?}",
+        backend.name(),
         wall.as_secs_f64()
     );
     assert!(
@@ -569,15 +615,16 @@ fn check_register(records: &[&Record], key: &str, stored: Option<String>) {
 }
 
 /// CI-sized: 4 threads × `MIXED_OPS` (default 100) calls on 2 sessions.
-#[test]
-fn mixed_workload_is_linearizable_per_key() {
+fn mixed_workload_is_linearizable_per_key(backend: Backend) {
     let per_thread = env_u32("MIXED_OPS", 100) as usize;
-    mixed_workload(4, 2, per_thread, 0x5eed_0001);
+    mixed_workload(backend, 4, 2, per_thread, 0x5eed_0001);
 }
+
+host_test::on_every_backend!(mixed_workload_is_linearizable_per_key);
 
 /// Heavier: 8 threads × 500 calls on 3 sessions.
 #[test]
 #[ignore = "a few minutes on 2 cores; run with --ignored"]
 fn mixed_workload_full() {
-    mixed_workload(8, 3, 500, 0x5eed_0002);
+    mixed_workload(Backend::Dir, 8, 3, 500, 0x5eed_0002);
 }

@@ -2,12 +2,12 @@
 //! destroying, the Set-Cookie outcome of each, and expiry on a fake clock.
 
 use host_test::fixtures::{finish, Env};
+use host_test::Backend;
 use sqlite_sessions_host::{default_config, Error, FakeClock, RequestOptions};
 use std::time::{Duration, SystemTime};
 
-#[test]
-fn writes_persist_across_fresh_instances_and_store_instances() {
-    let env = Env::new();
+fn writes_persist_across_fresh_instances_and_store_instances(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("a", "1");
     // A second request, in a new instance, adds a key; a third sees both.
     let (mut req, store, s) = env.load(&id).unwrap();
@@ -38,9 +38,8 @@ fn writes_persist_across_fresh_instances_and_store_instances() {
     assert_eq!(env.get_json(&id, "d").as_deref(), Some("4"));
 }
 
-#[test]
-fn load_is_strict_and_never_creates_files() {
-    let env = Env::new();
+fn load_is_strict_and_never_creates_files(backend: Backend) {
+    let env = Env::on(backend);
     let unknown = uuid_v4();
     let (mut req, store) = env.request();
     assert!(req.store(&store).load(&unknown).unwrap().unwrap().is_none());
@@ -64,9 +63,8 @@ fn load_is_strict_and_never_creates_files() {
     assert!(env.files().is_empty(), "{:?}", env.files());
 }
 
-#[test]
-fn load_or_create_loads_an_existing_session() {
-    let env = Env::new();
+fn load_or_create_loads_an_existing_session(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("k", "1");
     let (mut req, store) = env.request();
     let s = req
@@ -82,9 +80,8 @@ fn load_or_create_loads_an_existing_session() {
     finish(req, store, s);
 }
 
-#[test]
-fn new_sessions_set_the_cookie_only_once_written() {
-    let env = Env::new();
+fn new_sessions_set_the_cookie_only_once_written(backend: Backend) {
+    let env = Env::on(backend);
     let clock = FakeClock::at_unix_secs(T0);
     let (mut req, store) = clocked(&env, &clock);
     let s = req.store(&store).load_or_create(None).unwrap().unwrap();
@@ -108,9 +105,8 @@ fn new_sessions_set_the_cookie_only_once_written() {
     assert_eq!(env.session_files().len(), 1);
 }
 
-#[test]
-fn emptied_session_deletes_its_file_and_the_cookie() {
-    let env = Env::new();
+fn emptied_session_deletes_its_file_and_the_cookie(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("only", "1");
     assert_eq!(env.session_files().len(), 1);
     let (mut req, store, s) = env.load(&id).unwrap();
@@ -137,9 +133,8 @@ fn emptied_session_deletes_its_file_and_the_cookie() {
     assert_eq!(env.get_json(&new_id, "again").as_deref(), Some("2"));
 }
 
-#[test]
-fn clear_empties_and_deletes() {
-    let env = Env::new();
+fn clear_empties_and_deletes(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("a", "1");
     let (mut req, store, s) = env.load(&id).unwrap();
     req.session(&s).set_json("b", "2").unwrap().unwrap();
@@ -157,9 +152,8 @@ fn clear_empties_and_deletes() {
     assert!(env.session_files().is_empty());
 }
 
-#[test]
-fn destroy_is_final_for_every_handle() {
-    let env = Env::new();
+fn destroy_is_final_for_every_handle(backend: Backend) {
+    let env = Env::on(backend);
     let id = env.session_with("user", r#""ada""#);
 
     // A slow request loads the session before logout...
@@ -202,9 +196,8 @@ fn destroy_is_final_for_every_handle() {
     assert!(env.session_files().is_empty());
 }
 
-#[test]
-fn destroying_a_never_written_session_is_a_no_op() {
-    let env = Env::new();
+fn destroying_a_never_written_session_is_a_no_op(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     req.session(&s).destroy().unwrap().unwrap();
@@ -247,12 +240,11 @@ fn load_at(env: &Env, clock: &FakeClock, id: &str) -> Option<Option<String>> {
     Some(cookie)
 }
 
-#[test]
-fn idle_timeout_expires_and_reads_count_as_activity() {
+fn idle_timeout_expires_and_reads_count_as_activity(backend: Backend) {
     let mut config = default_config();
     config.idle_timeout_seconds = Some(600);
     config.activity_granularity_seconds = Some(60);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let clock = FakeClock::at_unix_secs(T0);
     let id = create_at(&env, &clock);
 
@@ -269,39 +261,37 @@ fn idle_timeout_expires_and_reads_count_as_activity() {
     assert!(env.session_files().is_empty());
 }
 
-#[test]
-fn activity_is_written_at_most_once_per_granularity() {
+fn activity_is_written_at_most_once_per_granularity(backend: Backend) {
     let mut config = default_config();
     config.idle_timeout_seconds = Some(600);
     config.activity_granularity_seconds = Some(60);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let clock = FakeClock::at_unix_secs(T0);
     let id = create_at(&env, &clock);
-    let file = env.path().join(&env.session_files()[0]);
-    let before = std::fs::read(&file).unwrap();
+    let file = env.session_files()[0].clone();
+    let before = env.raw(&file).unwrap();
     clock.advance(Duration::from_secs(59));
     // Within the granularity: no write, and no cookie refresh either.
     assert_eq!(load_at(&env, &clock, &id), Some(None));
     assert_eq!(
-        std::fs::read(&file).unwrap(),
+        env.raw(&file).unwrap(),
         before,
         "a read inside the granularity wrote"
     );
     clock.advance(Duration::from_secs(1));
     assert!(load_at(&env, &clock, &id).unwrap().is_some());
     assert_ne!(
-        std::fs::read(&file).unwrap(),
+        env.raw(&file).unwrap(),
         before,
         "activity past the granularity was not recorded"
     );
 }
 
-#[test]
-fn absolute_timeout_wins_over_activity() {
+fn absolute_timeout_wins_over_activity(backend: Backend) {
     let mut config = default_config();
     config.idle_timeout_seconds = Some(600);
     config.absolute_timeout_seconds = Some(1000);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let clock = FakeClock::at_unix_secs(T0);
     let id = create_at(&env, &clock);
     clock.advance(Duration::from_secs(500));
@@ -314,12 +304,11 @@ fn absolute_timeout_wins_over_activity() {
     assert_eq!(load_at(&env, &clock, &id), None);
 }
 
-#[test]
-fn browser_session_cookie_has_no_lifetime_but_server_still_expires() {
+fn browser_session_cookie_has_no_lifetime_but_server_still_expires(backend: Backend) {
     let mut config = default_config();
     config.cookie.persistent = Some(false);
     config.idle_timeout_seconds = Some(100);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let clock = FakeClock::at_unix_secs(T0);
     let (mut req, store) = clocked(&env, &clock);
     let s = req.store(&store).create().unwrap();
@@ -338,12 +327,11 @@ fn browser_session_cookie_has_no_lifetime_but_server_still_expires() {
     assert_eq!(load_at(&env, &clock, &id), None);
 }
 
-#[test]
-fn timeouts_can_be_turned_off() {
+fn timeouts_can_be_turned_off(backend: Backend) {
     let mut config = default_config();
     config.idle_timeout_seconds = Some(0);
     config.absolute_timeout_seconds = Some(0);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let clock = FakeClock::at_unix_secs(T0);
     let id = create_at(&env, &clock);
     clock.advance(Duration::from_secs(10 * 365 * 24 * 3600));
@@ -362,3 +350,19 @@ fn uuid_v4() -> String {
         (nanos as u64) & 0xffff_ffff_ffff
     )
 }
+
+host_test::on_every_backend!(
+    writes_persist_across_fresh_instances_and_store_instances,
+    load_is_strict_and_never_creates_files,
+    load_or_create_loads_an_existing_session,
+    new_sessions_set_the_cookie_only_once_written,
+    emptied_session_deletes_its_file_and_the_cookie,
+    clear_empties_and_deletes,
+    destroy_is_final_for_every_handle,
+    destroying_a_never_written_session_is_a_no_op,
+    idle_timeout_expires_and_reads_count_as_activity,
+    activity_is_written_at_most_once_per_granularity,
+    absolute_timeout_wins_over_activity,
+    browser_session_cookie_has_no_lifetime_but_server_still_expires,
+    timeouts_can_be_turned_off,
+);

@@ -5,6 +5,7 @@
 //! both ids or under neither.
 
 use host_test::fixtures::{finish, Env};
+use host_test::Backend;
 use sqlite_sessions_host::{default_config, Error, FakeClock, RequestOptions, SessionHandle};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::RwLock;
@@ -12,9 +13,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 const T0: u64 = 1_800_000_000;
 
-#[test]
-fn data_moves_to_the_new_id_and_the_old_id_is_dead() {
-    let env = Env::new();
+fn data_moves_to_the_new_id_and_the_old_id_is_dead(backend: Backend) {
+    let env = Env::on(backend);
     let old = env.session_with("user", r#""ada""#);
     {
         let (mut req, store, s) = env.load(&old).unwrap();
@@ -86,12 +86,11 @@ fn data_moves_to_the_new_id_and_the_old_id_is_dead() {
     assert_eq!(env.session_files().len(), 1, "{:?}", env.files());
 }
 
-#[test]
-fn regenerate_keeps_the_creation_time() {
+fn regenerate_keeps_the_creation_time(backend: Backend) {
     let mut config = default_config();
     config.idle_timeout_seconds = Some(600);
     config.absolute_timeout_seconds = Some(1000);
-    let env = Env::with_config(config);
+    let env = Env::with_config_on(backend, config);
     let clock = FakeClock::at_unix_secs(T0);
     let clocked = || {
         env.request_with(RequestOptions {
@@ -140,9 +139,8 @@ fn regenerate_keeps_the_creation_time() {
     );
 }
 
-#[test]
-fn regenerate_before_the_first_write_only_picks_a_new_id() {
-    let env = Env::new();
+fn regenerate_before_the_first_write_only_picks_a_new_id(backend: Backend) {
+    let env = Env::on(backend);
     let (mut req, store) = env.request();
     let s = req.store(&store).create().unwrap();
     let first = req.session(&s).id().unwrap();
@@ -211,11 +209,10 @@ struct Seen {
 ///
 /// Each observer runs in its own instance, as concurrent requests do, against
 /// the same directory; loads, regenerations and writes interleave freely.
-#[test]
-fn regenerate_is_atomic_for_concurrent_observers() {
+fn regenerate_is_atomic_for_concurrent_observers(backend: Backend) {
     const ROUNDS: usize = 40;
     const OBSERVERS: usize = 3;
-    let env = Env::new();
+    let env = Env::on(backend);
     let first = env.session_with("user", r#""ada""#);
     {
         let (mut req, store, s) = env.load(&first).unwrap();
@@ -275,7 +272,9 @@ fn regenerate_is_atomic_for_concurrent_observers() {
 }
 
 fn observe(env: &Env, chain: &Chain) -> Seen {
-    let mut req = host_test::runtime().request(env.path()).unwrap();
+    let mut req = host_test::runtime_for(env.backend())
+        .request(env.storage())
+        .unwrap();
     let store = req.open_store(&env.config).unwrap().unwrap();
     let mut seen = Seen::default();
     let mut held: Option<(usize, SessionHandle)> = None;
@@ -344,3 +343,10 @@ fn observe(env: &Env, chain: &Chain) -> Seen {
     req.drop_store(store).unwrap();
     seen
 }
+
+host_test::on_every_backend!(
+    data_moves_to_the_new_id_and_the_old_id_is_dead,
+    regenerate_keeps_the_creation_time,
+    regenerate_before_the_first_write_only_picks_a_new_id,
+    regenerate_is_atomic_for_concurrent_observers,
+);

@@ -36,10 +36,10 @@ fn traversal_ids_are_unknown_and_touch_nothing_outside() {
     let sessions = outer.path().join("sessions");
     std::fs::create_dir(&sessions).unwrap();
     let canary = outer.path().join("x");
-    let env = Env {
-        dir: tempfile::TempDir::new_in(&sessions).unwrap(),
-        config: default_config(),
-    };
+    let env = Env::in_dir(
+        tempfile::TempDir::new_in(&sessions).unwrap(),
+        default_config(),
+    );
     let (mut req, store) = env.request();
     for id in hostile_ids() {
         assert!(

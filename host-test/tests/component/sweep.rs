@@ -22,7 +22,7 @@ fn fast_env(config: Config) -> Env {
     } else {
         tempfile::tempdir().unwrap()
     };
-    Env { dir, config }
+    Env::in_dir(dir, config)
 }
 
 fn clocked(

@@ -1,7 +1,9 @@
 //! The conformance flow (`conformance/flow.json`) played by four runners
 //! against the same, unmodified store component:
 //!
-//! 1. Rust, through the embedding library (`sqlite-sessions-host`);
+//! 1. Rust, through the embedding library (`sqlite-sessions-host`), on every
+//!    backend: a session directory, and the store's key-value build on a
+//!    real Redis, standalone and cluster;
 //! 2. a Python guest (componentize-py) composed with the store by `wac plug`;
 //! 3. a JavaScript guest (componentize-js), composed the same way;
 //! 4. Node.js as a second host runtime, on the store transpiled by `jco`.
@@ -24,17 +26,24 @@ mod rust_runner;
 use std::path::Path;
 
 use flow::{assert_conforms, assert_final_state_native, Flow, Report};
+use host_test::fixtures::Env;
+use host_test::Backend;
 use serde_json::{json, Value};
 use sqlite_sessions_host::default_config;
 
-#[test]
-fn rust_wasmtime_runner_passes_the_flow() {
+/// The Rust runner on `backend`. The sessions it leaves are then read by the
+/// native store from a directory: the bucket's values, written out as the
+/// files their keys name, are the very databases a directory holds.
+fn rust_wasmtime_runner_passes_the_flow(backend: Backend) {
     let flow = Flow::load();
-    let dir = tempfile::tempdir().unwrap();
-    let report = Report::parse(&rust_runner::run(&flow, dir.path()).unwrap());
-    assert_conforms("rust-wasmtime", &flow, &report);
-    assert_final_state_native("rust-wasmtime", dir.path(), &flow, &report);
+    let env = Env::on(backend);
+    let report = Report::parse(&rust_runner::run(&flow, &env).unwrap());
+    let runner = format!("rust-wasmtime, {}", backend.name());
+    assert_conforms(&runner, &flow, &report);
+    assert_final_state_native(&runner, env.as_directory().path(), &flow, &report);
 }
+
+host_test::on_every_backend!(rust_wasmtime_runner_passes_the_flow);
 
 fn guest_passes_the_flow(runner: &str, composed: &Path) {
     let flow = Flow::load();
@@ -120,10 +129,10 @@ fn node_and_wasmtime_read_each_others_session_files() {
     );
 
     // wasmtime writes (the Rust runner's flow), Node reads.
-    let dir = tempfile::tempdir().unwrap();
-    let report = Report::parse(&rust_runner::run(&flow, dir.path()).unwrap());
+    let env = Env::new();
+    let report = Report::parse(&rust_runner::run(&flow, &env).unwrap());
     let id = report.id(var);
-    let out = node::run_script(bindings, dir.path(), &["read", "--id", id]);
+    let out = node::run_script(bindings, env.path(), &["read", "--id", id]);
     assert_eq!(
         out["found"],
         json!(true),

@@ -1,12 +1,13 @@
 //! Runner 1: the flow played from Rust against the store under wasmtime,
 //! through the embedding library (one `Request`, i.e. one instance, for the
-//! whole flow, as a guest runner has).
+//! whole flow, as a guest runner has), on any backend: a directory, or a
+//! bucket in Redis for the store's key-value build.
 
 use std::collections::HashMap;
-use std::path::Path;
 
+use host_test::fixtures::Env;
 use serde_json::{json, Map, Value};
-use sqlite_sessions_host::{default_config, Error, Request, SessionHandle, StoreHandle};
+use sqlite_sessions_host::{Error, Request, SessionHandle, StoreHandle};
 
 use crate::flow::{hex_decode, hex_encode, path_segments, Flow};
 
@@ -47,11 +48,11 @@ fn parse_json_out(s: Option<String>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Plays `flow` on `dir` (preopened as `/sessions`) and returns the report
-/// in the same JSON shape the other runners print.
-pub fn run(flow: &Flow, dir: &Path) -> anyhow::Result<String> {
-    let mut req = host_test::runtime().request(dir)?;
-    let mut cfg = default_config();
+/// Plays `flow` on `env`'s directory (preopened as `/sessions`) or bucket
+/// and returns the report in the same JSON shape the other runners print.
+pub fn run(flow: &Flow, env: &Env) -> anyhow::Result<String> {
+    let mut req = host_test::runtime_for(env.backend()).request(env.storage())?;
+    let mut cfg = env.config.clone();
     cfg.max_value_bytes = flow.max_value_bytes();
     let store = req
         .open_store(&cfg)?

@@ -28,6 +28,12 @@ pub struct Args {
     /// `--keep-resident BYTES`: the pooling allocator's resident memory per
     /// instance slot (`RuntimeOptions::keep_resident_bytes`).
     pub keep_resident: Option<usize>,
+    /// Section 8's cycles per row; 0 skips it.
+    pub kv_iters: usize,
+    /// Section 9's requests per row; 0 skips it.
+    pub http_requests: usize,
+    /// Section 9's `ab -c` per server.
+    pub http_concurrency: usize,
 }
 
 /// The arguments of this process.
@@ -44,6 +50,9 @@ pub fn parse() -> anyhow::Result<Args> {
     let mut profile_cycles = 0;
     let mut durability = Durability::PowerLoss;
     let mut keep_resident = None;
+    let mut kv_iters = None;
+    let mut http_requests = 2000;
+    let mut http_concurrency = 4;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -67,11 +76,20 @@ pub fn parse() -> anyhow::Result<Args> {
                 keep_resident = Some(parse_value(args.next(), "--keep-resident")?);
             }
             "--live-instances" => live_instances = parse_value(args.next(), "--live-instances")?,
+            "--kv-iters" => kv_iters = Some(parse_value(args.next(), "--kv-iters")?),
+            "--http-requests" => http_requests = parse_value(args.next(), "--http-requests")?,
+            "--http-concurrency" => {
+                http_concurrency = parse_value(args.next(), "--http-concurrency")?;
+            }
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
     anyhow::ensure!(iters > 0, "--iters must be at least 1");
     anyhow::ensure!(sweep_budget > 0, "--sweep-budget must be at least 1");
+    anyhow::ensure!(
+        http_concurrency > 0,
+        "--http-concurrency must be at least 1"
+    );
     anyhow::ensure!(
         scaling_secs > 0.0 && scaling_secs.is_finite(),
         "--scaling-secs must be a positive number"
@@ -96,6 +114,9 @@ pub fn parse() -> anyhow::Result<Args> {
         profile_cycles,
         durability,
         keep_resident,
+        kv_iters: kv_iters.unwrap_or(iters),
+        http_requests,
+        http_concurrency,
     })
 }
 

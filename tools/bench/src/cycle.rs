@@ -164,15 +164,27 @@ pub fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow:
 /// Runs `variants` in blocks of [`CYCLE_BLOCK`] iterations, taking turns,
 /// prints a row for each and returns their statistics, in order.
 pub fn run_variants<const N: usize>(
-    mut variants: [(String, CycleFn); N],
+    variants: [(String, CycleFn); N],
     iters: usize,
 ) -> anyhow::Result<[Stats; N]> {
-    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(iters));
+    let stats = run_variant_list(variants.into(), iters)?;
+    stats
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("one row of statistics per variant"))
+}
+
+/// [`run_variants`] for a list whose length is known only at run time.
+pub fn run_variant_list(
+    mut variants: Vec<(String, CycleFn)>,
+    iters: usize,
+) -> anyhow::Result<Vec<Stats>> {
+    let n = variants.len();
+    let mut times: Vec<Vec<Duration>> = (0..n).map(|_| Vec::with_capacity(iters)).collect();
     let (mut done, mut block) = (0, 0);
     while done < iters {
         let len = CYCLE_BLOCK.min(iters - done);
-        for k in 0..N {
-            let v = (block + k) % N;
+        for k in 0..n {
+            let v = (block + k) % n;
             for i in done..done + len {
                 times[v].push((variants[v].1)(i)?);
             }
@@ -180,7 +192,7 @@ pub fn run_variants<const N: usize>(
         done += len;
         block += 1;
     }
-    let stats = times.map(|t| Stats::of(&t));
+    let stats: Vec<Stats> = times.iter().map(|t| Stats::of(t)).collect();
     for ((name, _), st) in variants.iter().zip(&stats) {
         st.print(name);
     }

@@ -27,12 +27,22 @@
 //!    latency, speed-up against the first row, and `busy` answers.
 //! 7. Host memory: the whole process's resident set (VmRSS) before and with
 //!    1,000 live instances, each holding an open store and a loaded session.
+//! 8. The key-value backend: the cycle of the store's key-value build over a
+//!    redis-server and a three-master Redis cluster on loopback (started for
+//!    the run), beside the directory build on the run's directories; then
+//!    the round trips to Redis of each step (a load is one, a write two).
+//! 9. Requests per second of the edge demo's page through `edge-server`,
+//!    measured with ApacheBench (`ab`, from apache2-utils): one server on a
+//!    directory, one and two servers sharing one Redis, two sharing the
+//!    cluster; new visitors, and one returning visitor whose counter must
+//!    come out exact.
 //!
 //! Usage: `cargo run --release --bin bench -- [--iters N] [--dir PATH]... [--trace]
 //! [--durability power-loss|process-crash] [--sweep-sessions N]
 //! [--sweep-budget B] [--many-files N,N,...] [--threads T,T,...]
 //! [--scaling-secs S] [--live-instances N] [--keep-resident BYTES]
-//! [--profile-cycles N]` (default: /dev/shm and the system
+//! [--profile-cycles N] [--kv-iters N] [--http-requests N]
+//! [--http-concurrency C]` (default: /dev/shm and the system
 //! temp directory, 1000 cycle iterations per row; the per-operation rows use
 //! N/4; the sweep uses the first directory, 10,000 sessions and a budget of
 //! 1000 per call; `--sweep-sessions 0` skips it). `--trace` adds every host
@@ -45,11 +55,16 @@
 //! measured with the smaller of `--iters` and 400 loads per row; `--threads`
 //! the thread counts of section 6 (default `1,2,4`; the one-session row uses
 //! the largest), `--scaling-secs` how long each of its rows runs (default 2);
-//! `--live-instances` the instances of section 7 (default 1000). For each,
+//! `--live-instances` the instances of section 7 (default 1000);
+//! `--kv-iters` the cycles per row of section 8 (default `--iters`);
+//! `--http-requests` the requests per row of section 9 (default 2000) and
+//! `--http-concurrency` its `ab -c` per server (default 4). For each count,
 //! `0` skips the section.
 
 mod args;
 mod cycle;
+mod http;
+mod kv;
 mod ops;
 mod scale;
 mod setup;
@@ -79,6 +94,9 @@ fn main() -> anyhow::Result<()> {
         profile_cycles,
         durability,
         keep_resident,
+        kv_iters,
+        http_requests,
+        http_concurrency,
     } = args::parse()?;
     setup::init(durability, keep_resident);
     let started = Instant::now();
@@ -146,6 +164,17 @@ fn main() -> anyhow::Result<()> {
     if live_instances > 0 {
         println!();
         scale::live_instances_bench(&dirs[0], live_instances)?;
+    }
+    if kv_iters > 0 || http_requests > 0 {
+        let servers = kv::Servers::start()?;
+        if kv_iters > 0 {
+            println!();
+            kv::kv_bench(&stock, &dirs, &servers, kv_iters)?;
+        }
+        if http_requests > 0 {
+            println!();
+            http::http_bench(&servers, &dirs[0], http_requests, http_concurrency)?;
+        }
     }
     println!(
         "\nbench finished in {:.1} s",

@@ -1,4 +1,5 @@
-//! `sessions-admin`: inspect and clean a session directory.
+//! `sessions-admin`: inspect and clean a session directory, or a
+//! `wasi:keyvalue` bucket in Redis or Valkey (`--kv`, `--kv-cluster`).
 //!
 //! It runs the sqlite-sessions component itself (through the embedding
 //! library's `Runtime`, one instance per invocation), so every rule is the
@@ -11,7 +12,13 @@
 //!
 //! ```text
 //! sessions-admin --dir ./sessions ls | show <id> | sweep | stats | destroy <id>
+//! sessions-admin --kv redis://127.0.0.1:6379/ ls | ...
+//! sessions-admin --kv-cluster redis://127.0.0.1:7000/,redis://127.0.0.1:7001/ ls | ...
 //! ```
+//!
+//! Over Redis it runs the store's key-value build on the bucket the
+//! application uses (`--bucket`, default `default`; `--kv-prefix` must
+//! match the host's key prefix, default none).
 //!
 //! Exit codes: see [`exit`].
 
@@ -24,8 +31,10 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlite_sessions_host::admin::{OtherEntry, OtherKind, SessionInfo};
+use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions};
 use sqlite_sessions_host::{
-    default_config, Error, FakeClock, Request, RequestOptions, Runtime, RuntimeOptions, StoreHandle,
+    default_config, Error, FakeClock, Request, RequestOptions, Runtime, RuntimeOptions,
+    SessionStorage, StoreHandle,
 };
 
 /// The process exit codes, so scripts can branch on what went wrong.
@@ -41,7 +50,8 @@ mod exit {
     pub const NOT_FOUND: u8 = 3;
     /// `show`/`destroy`: the id is not a session id (a lowercase UUID v4).
     pub const INVALID_ID: u8 = 4;
-    /// The session directory is missing or is not a directory.
+    /// The session directory is missing or is not a directory (or, with
+    /// `--kv`, the Redis URL is unusable).
     pub const BAD_DIRECTORY: u8 = 5;
     /// `ls`/`stats` finished, but the directory holds entries that are not
     /// sessions of this store (each was named on stderr and left alone).
@@ -54,14 +64,17 @@ mod exit {
     version,
     about = "Inspect and clean a sqlite-sessions directory, through the component itself.",
     after_help = "Exit codes: 0 ok, 1 storage error or bug, 2 usage, 3 no such session, \
-                  4 invalid id, 5 missing or unusable directory, 6 the directory holds \
-                  entries that are not sessions (listed on stderr, left alone)."
+                  4 invalid id, 5 missing or unusable directory (or Redis URL), 6 the \
+                  directory holds entries that are not sessions (listed on stderr, left alone)."
 )]
 struct Cli {
     /// The session directory: the host directory the application preopens
     /// for the store.
-    #[arg(long, default_value = "./sessions")]
+    #[arg(long, default_value = "./sessions", conflicts_with_all = ["kv", "kv_cluster"])]
     dir: PathBuf,
+
+    #[command(flatten)]
+    kv: KvArgs,
 
     #[command(flatten)]
     store: StoreArgs,
@@ -97,6 +110,49 @@ struct StoreArgs {
     /// How long to wait for a session another request holds locked [component default: 5000].
     #[arg(long, value_name = "MS")]
     busy_timeout_ms: Option<u32>,
+}
+
+/// A bucket in Redis or Valkey instead of a directory: the store's
+/// key-value build runs on it.
+#[derive(Args)]
+struct KvArgs {
+    /// The Redis or Valkey server holding the bucket, e.g. redis://127.0.0.1:6379/.
+    #[arg(long, value_name = "URL", conflicts_with = "kv_cluster")]
+    kv: Option<String>,
+    /// A Redis or Valkey cluster holding the bucket: the URLs of some of its nodes.
+    #[arg(long, value_name = "URL,URL,...", value_delimiter = ',')]
+    kv_cluster: Option<Vec<String>>,
+    /// The bucket identifier the application opens (its `config.directory`).
+    #[arg(long, default_value = "default")]
+    bucket: String,
+    /// The prefix the host puts before every key (default: none, as Spin does).
+    #[arg(long, default_value = "", value_name = "PREFIX")]
+    kv_prefix: String,
+}
+
+impl KvArgs {
+    /// The buckets, if a server was named.
+    fn buckets(&self) -> Outcome<Option<Buckets>> {
+        let options = RedisOptions {
+            key_prefix: self.kv_prefix.clone(),
+            ..RedisOptions::default()
+        };
+        let bad = |e: sqlite_sessions_host::keyvalue::ConfigError| {
+            Failure::new(exit::BAD_DIRECTORY, e.to_string())
+        };
+        let builder = Buckets::builder();
+        let builder = match (&self.kv, &self.kv_cluster) {
+            (Some(url), _) => builder.redis(&self.bucket, url, &options).map_err(bad)?,
+            (None, Some(urls)) => {
+                let nodes: Vec<&str> = urls.iter().map(String::as_str).collect();
+                builder
+                    .redis_cluster(&self.bucket, &nodes, &options)
+                    .map_err(bad)?
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(builder.build()))
+    }
 }
 
 #[derive(Subcommand)]
@@ -194,17 +250,39 @@ fn run(cli: &Cli) -> Outcome {
     outcome
 }
 
-/// One component instance with the store opened on the session directory.
+/// One component instance with the store opened on the session directory
+/// or bucket.
 struct Admin {
-    dir: PathBuf,
+    /// The directory or bucket, in words.
+    place: String,
     req: Request,
     store: StoreHandle,
 }
 
 impl Admin {
     fn open(cli: &Cli) -> Outcome<Admin> {
-        check_directory(&cli.dir)?;
+        let buckets = cli.kv.buckets()?;
         let mut config = default_config();
+        let (storage, place): (SessionStorage, String) = match buckets {
+            Some(buckets) => {
+                config.directory = cli.kv.bucket.clone();
+                let server = match (&cli.kv.kv, &cli.kv.kv_cluster) {
+                    (Some(url), _) => url.clone(),
+                    (None, urls) => format!(
+                        "cluster {}",
+                        urls.iter().flatten().cloned().collect::<Vec<_>>().join(",")
+                    ),
+                };
+                (
+                    buckets.into(),
+                    format!("bucket {:?} on {server}", cli.kv.bucket),
+                )
+            }
+            None => {
+                check_directory(&cli.dir)?;
+                ((&cli.dir).into(), cli.dir.display().to_string())
+            }
+        };
         config.idle_timeout_seconds = cli.store.idle_timeout;
         config.absolute_timeout_seconds = cli.store.absolute_timeout;
         config.busy_timeout_ms = cli.store.busy_timeout_ms;
@@ -218,30 +296,43 @@ impl Admin {
             config.file_name_secret = Some(secret);
         }
 
+        let kv = storage.buckets().is_some();
         let runtime = match &cli.component {
             Some(path) => Runtime::from_file(path)?,
             None => {
-                let built = sqlite_sessions_artifacts::store()
-                    .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+                let built = if kv {
+                    sqlite_sessions_artifacts::store_kv()
+                } else {
+                    sqlite_sessions_artifacts::store()
+                }
+                .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
                 Runtime::from_file_with(built, RuntimeOptions::cached_beside(built))?
             }
         };
+        if runtime.imports_keyvalue() != kv {
+            return Err(Failure::new(
+                exit::USAGE,
+                if kv {
+                    "--component is the directory build of the store; --kv needs its \
+                     key-value build (sqlite_sessions_kv.wasm)"
+                } else {
+                    "--component is the key-value build of the store; pass --kv or \
+                     --kv-cluster, or use its directory build (sqlite_sessions.wasm)"
+                },
+            ));
+        }
         let options = RequestOptions {
             wall_clock: cli
                 .now_ms
                 .map(|ms| FakeClock::new(UNIX_EPOCH + Duration::from_millis(ms))),
             ..RequestOptions::default()
         };
-        let mut req = runtime.request_with(&cli.dir, options)?;
+        let mut req = runtime.request_with(storage, options)?;
         let store = req.open_store(&config)?.map_err(|e| match e {
             Error::Config(m) => Failure::new(exit::USAGE, format!("invalid store settings: {m}")),
             other => component_failure(other),
         })?;
-        Ok(Admin {
-            dir: cli.dir.clone(),
-            req,
-            store,
-        })
+        Ok(Admin { place, req, store })
     }
 
     /// Every session and every other entry, one `list-sessions` slice at a time.
@@ -440,7 +531,7 @@ impl Admin {
         println!(
             "swept {}: deleted {deleted} expired session(s), examined {examined} session \
              file(s) in {slices} slice(s), {:.2?}",
-            self.dir.display(),
+            self.place,
             started.elapsed()
         );
         Ok(exit::OK)
@@ -459,7 +550,8 @@ impl Admin {
                 ),
                 OtherKind::Companion => (
                     "note",
-                    "lock file of a session, or an old SQLite journal (one that stays is a crash leftover)"
+                    "lock file of a session, an old SQLite journal (one that stays is a crash \
+                     leftover), or the live-session counter"
                         .to_string(),
                 ),
                 OtherKind::Busy => (
@@ -483,7 +575,7 @@ impl Admin {
             "sessions-admin: {foreign} entr{} in {} {} not session files of this store \
              (nothing was changed)",
             if foreign == 1 { "y" } else { "ies" },
-            self.dir.display(),
+            self.place,
             if foreign == 1 { "is" } else { "are" },
         );
         exit::FOREIGN_ENTRIES

@@ -1,8 +1,12 @@
 //! The `sessions-admin` binary, run for real against a session directory
 //! prepared through the component on a fake clock: two sessions idle since
 //! T0 (expired by `NOW_MS`), two recent ones, and one that never expires.
+//! The commands every place supports (`ls`, `show`, `stats`, `sweep`,
+//! `destroy`) run on a directory and, with `--kv`/`--kv-cluster`, on a
+//! bucket in a real Redis, standalone and cluster.
 
 use host_test::fixtures::{cbor, finish, Env};
+use host_test::Backend;
 use serde_json::{json, Value};
 use sqlite_sessions_host::{Error, ExpirySettings, FakeClock, RequestOptions};
 use std::collections::BTreeMap;
@@ -40,7 +44,11 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let env = Env::new();
+        Self::on(Backend::Dir)
+    }
+
+    fn on(backend: Backend) -> Self {
+        let env = Env::on(backend);
         let ada = make(
             &env,
             T0_MS,
@@ -152,15 +160,42 @@ impl Run {
     }
 }
 
-/// Runs `sessions-admin --dir <dir> --now-ms NOW_MS <args>`.
-fn admin(dir: &Path, args: &[&str]) -> Run {
-    admin_at(dir, NOW_MS, args)
+/// The flags that name `env`'s directory or bucket.
+fn place(env: &Env) -> Vec<String> {
+    let urls = env.server_urls();
+    let prefix = ["--kv-prefix".to_owned(), env.prefix().to_owned()];
+    match env.backend() {
+        Backend::Dir => vec!["--dir".to_owned(), env.path().display().to_string()],
+        Backend::Redis => [vec!["--kv".to_owned(), urls[0].clone()], prefix.to_vec()].concat(),
+        Backend::Cluster => [
+            vec!["--kv-cluster".to_owned(), urls.join(",")],
+            prefix.to_vec(),
+        ]
+        .concat(),
+    }
 }
 
-fn admin_at(dir: &Path, now_ms: u64, args: &[&str]) -> Run {
+/// Runs `sessions-admin <env's place> --now-ms NOW_MS <args>`.
+fn admin(env: &Env, args: &[&str]) -> Run {
+    admin_at(env, NOW_MS, args)
+}
+
+fn admin_at(env: &Env, now_ms: u64, args: &[&str]) -> Run {
+    run_admin(&place(env), now_ms, args)
+}
+
+/// Runs `sessions-admin --dir <dir> --now-ms NOW_MS <args>`, on any path.
+fn admin_in(dir: &Path, args: &[&str]) -> Run {
+    run_admin(
+        &["--dir".to_owned(), dir.display().to_string()],
+        NOW_MS,
+        args,
+    )
+}
+
+fn run_admin(place: &[String], now_ms: u64, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_sessions-admin"))
-        .arg("--dir")
-        .arg(dir)
+        .args(place)
         .arg("--now-ms")
         .arg(now_ms.to_string())
         .args(args)
@@ -184,10 +219,9 @@ fn listed(run: &Run) -> BTreeMap<String, Value> {
         .collect()
 }
 
-#[test]
-fn ls_shows_every_session_with_its_metadata() {
-    let fx = Fixture::new();
-    let run = admin(fx.dir(), &["ls", "--json"]);
+fn ls_shows_every_session_with_its_metadata(backend: Backend) {
+    let fx = Fixture::on(backend);
+    let run = admin(&fx.env, &["ls", "--json"]);
     let listed = listed(&run);
     assert_eq!(run.json()["others"], json!([]));
     assert_eq!(listed.len(), 5, "{listed:#?}");
@@ -201,15 +235,15 @@ fn ls_shows_every_session_with_its_metadata() {
         assert_eq!(s["expired"], json!(made.expired), "{made:?}");
         assert_eq!(s["key_count"], json!(made.data.len()), "{made:?}");
         assert_eq!(s["total_bytes"], json!(made.total_bytes), "{made:?}");
-        let on_disk = std::fs::metadata(fx.dir().join(&made.file)).unwrap().len();
+        let on_disk = fx.env.raw(&made.file).unwrap().len();
         assert_eq!(s["file_bytes"], json!(on_disk), "{made:?}");
     }
 
     // A budget of one file per component call walks to the same listing.
-    let paged = admin(fx.dir(), &["ls", "--json", "--budget", "1"]);
+    let paged = admin(&fx.env, &["ls", "--json", "--budget", "1"]);
     assert_eq!(paged.json(), run.json());
 
-    let table = admin(fx.dir(), &["ls"]);
+    let table = admin(&fx.env, &["ls"]);
     assert_eq!(table.code, 0, "{table:?}");
     for made in fx.all() {
         let line = table
@@ -231,16 +265,15 @@ fn ls_shows_every_session_with_its_metadata() {
     assert_eq!(fx.session_files().len(), 5);
 }
 
-#[test]
-fn show_prints_the_values_as_json_and_touches_nothing() {
-    let fx = Fixture::new();
-    let run = admin(fx.dir(), &["show", &fx.carol.id]);
+fn show_prints_the_values_as_json_and_touches_nothing(backend: Backend) {
+    let fx = Fixture::on(backend);
+    let run = admin(&fx.env, &["show", &fx.carol.id]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json(), json!({"user": "carol"}));
     assert!(run.stderr.contains(&fx.carol.file), "{}", run.stderr);
 
     // A value without a JSON form is shown as its CBOR, and named.
-    let run = admin(fx.dir(), &["show", &fx.dave.id]);
+    let run = admin(&fx.env, &["show", &fx.dave.id]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.json(),
@@ -249,7 +282,7 @@ fn show_prints_the_values_as_json_and_touches_nothing() {
     assert!(run.stderr.contains("blob"), "{}", run.stderr);
 
     // An expired session is shown, not deleted.
-    let run = admin(fx.dir(), &["show", &fx.ada.id]);
+    let run = admin(&fx.env, &["show", &fx.ada.id]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json(), json!({"n": 1, "user": "ada"}));
     assert!(run.stderr.contains("EXPIRED"), "{}", run.stderr);
@@ -258,8 +291,8 @@ fn show_prints_the_values_as_json_and_touches_nothing() {
     // granularity, where a `load` would record an access) the last access
     // is still the creation time, and the expired session is still there.
     let later = NOW_MS + 3_600_000;
-    assert_eq!(admin_at(fx.dir(), later, &["show", &fx.carol.id]).code, 0);
-    let listed = listed(&admin_at(fx.dir(), later, &["ls", "--json"]));
+    assert_eq!(admin_at(&fx.env, later, &["show", &fx.carol.id]).code, 0);
+    let listed = listed(&admin_at(&fx.env, later, &["ls", "--json"]));
     assert_eq!(
         listed[&fx.carol.file]["last_access_ms"],
         json!(fx.carol.created_ms)
@@ -267,15 +300,14 @@ fn show_prints_the_values_as_json_and_touches_nothing() {
     assert!(listed.contains_key(&fx.ada.file));
 }
 
-#[test]
-fn stats_counts_sessions_bytes_and_the_expired_fraction() {
-    let fx = Fixture::new();
-    let run = admin(fx.dir(), &["stats", "--json"]);
+fn stats_counts_sessions_bytes_and_the_expired_fraction(backend: Backend) {
+    let fx = Fixture::on(backend);
+    let run = admin(&fx.env, &["stats", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
     let file_bytes: u64 = fx
         .all()
         .iter()
-        .map(|m| std::fs::metadata(fx.dir().join(&m.file)).unwrap().len())
+        .map(|m| fx.env.raw(&m.file).unwrap().len() as u64)
         .sum();
     assert_eq!(
         run.json(),
@@ -289,7 +321,7 @@ fn stats_counts_sessions_bytes_and_the_expired_fraction() {
             "other_entries": 0,
         })
     );
-    let text = admin(fx.dir(), &["stats"]);
+    let text = admin(&fx.env, &["stats"]);
     assert_eq!(text.code, 0, "{text:?}");
     assert!(text.stdout.contains("sessions        5"), "{}", text.stdout);
     assert!(
@@ -299,27 +331,28 @@ fn stats_counts_sessions_bytes_and_the_expired_fraction() {
     );
 
     // An empty directory has nothing expired, rather than a division by zero.
-    let empty = Env::new();
-    let run = admin(empty.path(), &["stats", "--json"]);
+    let empty = Env::on(backend);
+    let run = admin(&empty, &["stats", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["sessions"], json!(0));
     assert_eq!(run.json()["expired_fraction"], json!(0.0));
 }
 
-#[test]
-fn sweep_deletes_exactly_the_expired_sessions() {
-    let fx = Fixture::new();
+fn sweep_deletes_exactly_the_expired_sessions(backend: Backend) {
+    let fx = Fixture::on(backend);
     // Two files per component call: the 5 files take 3 slices.
-    let run = admin(fx.dir(), &["sweep", "--budget", "2"]);
+    let run = admin(&fx.env, &["sweep", "--budget", "2"]);
     assert_eq!(run.code, 0, "{run:?}");
     // The progress bar draws only on a terminal: piped output stays clean.
     assert!(run.stderr.is_empty(), "{}", run.stderr);
-    assert!(
-        run.stdout
-            .contains("deleted 2 expired session(s), examined 5 session file(s) in 3 slice(s)"),
-        "{}",
-        run.stdout
-    );
+    // A bucket's key listing may hand a session out twice (Redis SCAN
+    // does, while its table grows); each is still judged, and deleted, once.
+    let swept = if backend.is_kv() {
+        "deleted 2 expired session(s), examined "
+    } else {
+        "deleted 2 expired session(s), examined 5 session file(s) in 3 slice(s)"
+    };
+    assert!(run.stdout.contains(swept), "{}", run.stdout);
     let mut left = fx.session_files();
     left.sort();
     let mut live = vec![
@@ -342,26 +375,25 @@ fn sweep_deletes_exactly_the_expired_sessions() {
         finish(req, store, s);
     }
     // A second pass finds nothing more to do.
-    let again = admin(fx.dir(), &["sweep"]);
+    let again = admin(&fx.env, &["sweep"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(
         again
             .stdout
-            .contains("deleted 0 expired session(s), examined 3"),
+            .contains("deleted 0 expired session(s), examined "),
         "{}",
         again.stdout
     );
 }
 
-#[test]
-fn destroy_deletes_one_session_and_show_then_fails() {
-    let fx = Fixture::new();
-    let run = admin(fx.dir(), &["destroy", &fx.carol.id]);
+fn destroy_deletes_one_session_and_show_then_fails(backend: Backend) {
+    let fx = Fixture::on(backend);
+    let run = admin(&fx.env, &["destroy", &fx.carol.id]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(!fx.dir().join(&fx.carol.file).exists());
+    assert!(fx.env.raw(&fx.carol.file).is_none());
     assert_eq!(fx.session_files().len(), 4);
 
-    let show = admin(fx.dir(), &["show", &fx.carol.id]);
+    let show = admin(&fx.env, &["show", &fx.carol.id]);
     assert_eq!(show.code, 3, "{show:?}");
     assert!(show.stdout.is_empty(), "{show:?}");
     assert!(
@@ -369,13 +401,13 @@ fn destroy_deletes_one_session_and_show_then_fails() {
         "{}",
         show.stderr
     );
-    let again = admin(fx.dir(), &["destroy", &fx.carol.id]);
+    let again = admin(&fx.env, &["destroy", &fx.carol.id]);
     assert_eq!(again.code, 3, "{again:?}");
 
     // Malformed ids are refused before they go near a path.
     for bad in ["../../etc/passwd", "NOT-AN-ID", &fx.ada.id.to_uppercase()] {
         for cmd in ["show", "destroy"] {
-            let run = admin(fx.dir(), &[cmd, bad]);
+            let run = admin(&fx.env, &[cmd, bad]);
             assert_eq!(run.code, 4, "{cmd} {bad}: {run:?}");
             assert!(run.stderr.contains("invalid session id"), "{}", run.stderr);
         }
@@ -389,7 +421,7 @@ fn a_missing_or_non_directory_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-such-sessions");
     for cmd in [&["ls"][..], &["sweep"], &["stats"], &["show", "x"]] {
-        let run = admin(&missing, cmd);
+        let run = admin_in(&missing, cmd);
         assert_eq!(run.code, 5, "{cmd:?}: {run:?}");
         assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
         assert!(run.stderr.contains("no-such-sessions"), "{}", run.stderr);
@@ -399,7 +431,7 @@ fn a_missing_or_non_directory_is_a_clear_error() {
 
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let run = admin(&file, &["ls"]);
+    let run = admin_in(&file, &["ls"]);
     assert_eq!(run.code, 5, "{run:?}");
     assert!(run.stderr.contains("is not a directory"), "{}", run.stderr);
 }
@@ -425,7 +457,7 @@ fn entries_that_are_not_sessions_are_reported_and_survive() {
         std::fs::write(&path, contents).unwrap();
     }
 
-    let run = admin(dir, &["ls", "--json"]);
+    let run = admin(&fx.env, &["ls", "--json"]);
     assert_eq!(run.code, 6, "{run:?}");
     assert_eq!(run.json()["sessions"].as_array().unwrap().len(), 5);
     let others: BTreeMap<String, String> = run.json()["others"]
@@ -456,17 +488,17 @@ fn entries_that_are_not_sessions_are_reported_and_survive() {
     assert!(run.stderr.contains("4 entries"), "{}", run.stderr);
 
     // Paging reports each entry exactly once.
-    let paged = admin(dir, &["ls", "--json", "--budget", "1"]);
+    let paged = admin(&fx.env, &["ls", "--json", "--budget", "1"]);
     assert_eq!(paged.code, 6, "{paged:?}");
     assert_eq!(paged.json(), run.json());
 
-    let stats = admin(dir, &["stats", "--json"]);
+    let stats = admin(&fx.env, &["stats", "--json"]);
     assert_eq!(stats.code, 6, "{stats:?}");
     assert_eq!(stats.json()["sessions"], json!(5));
     assert_eq!(stats.json()["other_entries"], json!(5));
 
     // The sweep deletes the expired sessions and nothing else.
-    let sweep = admin(dir, &["sweep", "--budget", "1"]);
+    let sweep = admin(&fx.env, &["sweep", "--budget", "1"]);
     assert_eq!(sweep.code, 0, "{sweep:?}");
     assert!(
         sweep.stdout.contains("deleted 2 expired session(s)"),
@@ -533,4 +565,41 @@ fn the_admin_interface_refuses_bad_slices_and_shares_the_sweep_cursor() {
         all[2..].to_vec()
     );
     req.drop_store(store).unwrap();
+}
+
+host_test::on_every_backend!(
+    ls_shows_every_session_with_its_metadata,
+    show_prints_the_values_as_json_and_touches_nothing,
+    stats_counts_sessions_bytes_and_the_expired_fraction,
+    sweep_deletes_exactly_the_expired_sessions,
+    destroy_deletes_one_session_and_show_then_fails,
+);
+
+/// A directory needs the directory build, a bucket the key-value build:
+/// the other one is refused up front with a usage error, as are both
+/// places at once.
+#[test]
+fn the_build_must_match_the_place() {
+    let with = |env: &Env, component: &Path| {
+        let args = ["--component".to_owned(), component.display().to_string()];
+        run_admin(&[place(env), args.to_vec()].concat(), NOW_MS, &["ls"])
+    };
+    let bucket = Env::on(Backend::Redis);
+    let run = with(&bucket, host_test::component());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("key-value build"), "{}", run.stderr);
+    let dir = Env::new();
+    let run = with(&dir, host_test::component_kv());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--kv"), "{}", run.stderr);
+
+    let both = [
+        "--dir".to_owned(),
+        dir.path().display().to_string(),
+        "--kv".to_owned(),
+        bucket.server_urls()[0].clone(),
+    ];
+    let run = run_admin(&both, NOW_MS, &["ls"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
 }

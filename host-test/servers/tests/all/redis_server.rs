@@ -77,3 +77,18 @@ fn two_servers_get_different_ports() {
     let b = RedisServer::start().unwrap();
     assert_ne!(a.port(), b.port());
 }
+
+#[test]
+fn redis_cli_runs_against_the_server_and_the_pid_follows_the_process() {
+    let mut server = RedisServer::start().unwrap();
+    assert_eq!(server.cli(&["SET", "k", "v"]).unwrap().trim(), "OK");
+    assert_eq!(server.cli(&["GET", "k"]).unwrap().trim(), "v");
+    let pid = server.pid().expect("a running server has a pid");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    server.stop();
+    assert_eq!(server.pid(), None);
+    assert!(
+        server.cli(&["PING"]).is_err(),
+        "redis-cli reached a stopped server"
+    );
+}
