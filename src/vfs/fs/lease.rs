@@ -498,11 +498,12 @@ mod tests {
         assert_eq!(std::fs::read(&db).unwrap(), b"new version");
         assert_eq!(std::fs::metadata(&db).unwrap().modified().unwrap(), hint);
         assert!(!std::path::Path::new(&format!("{db}.lock")).exists());
-        // The file a reader had open is the replaced one: its link count
-        // says so, which is how readers notice a commit.
+        // The file a reader had open is the replaced one: the name leads
+        // to the published file, which is how readers notice a commit.
         use std::os::unix::fs::MetadataExt;
+        let at_name = raw::identity(&db).unwrap();
+        assert_eq!(at_name, Some(published.identity().unwrap()));
         assert_eq!(reader.metadata().unwrap().nlink(), 0);
-        assert_eq!(published.link_count().unwrap(), 1);
         // The next writer locks at once.
         let mut next = LeaseLock::new(&db, Duration::from_secs(10));
         assert!(next.try_acquire().unwrap());

@@ -5,8 +5,14 @@
 //! next version in it, and publishes by renaming it over the session file,
 //! which also releases the lock. A published file never changes again, so a
 //! reader only needs to know whether the file it has open is still the one
-//! at the path: one `stat` of the open file, whose link count drops to zero
-//! once a commit (or a delete) has replaced it.
+//! at the path: it compares the open file's identity with the path's.
+//!
+//! Not the link count, although a replaced file's drops to zero on a local
+//! disk: a filesystem with a trash (JuiceFS's default) keeps replaced files
+//! linked, and one shared by several hosts may delete a replaced file that
+//! another host holds open, whose descriptor then fails. Identities are
+//! compared only on the host that took them (see [`raw::Identity`]); a held
+//! descriptor that can no longer say which file it is counts as replaced.
 
 pub mod dir;
 pub(crate) mod image;
@@ -16,7 +22,8 @@ pub(crate) mod raw;
 use super::object::{BeginFailed, CommitFailed, Object, Refreshed, Settings};
 use image::read_image;
 use lease::LeaseLock;
-use raw::{OpenMode, RawFile};
+use raw::{Identity, OpenMode, RawFile};
+use std::cell::OnceCell;
 use std::io;
 use std::time::SystemTime;
 
@@ -27,18 +34,44 @@ pub struct FileObject {
     lock: LeaseLock,
 }
 
+/// A published version a connection read or committed: the file, kept open
+/// (which also keeps its identity from being reused on a local disk), and
+/// which file it is, asked the first time it is compared, so a version that
+/// is never compared costs nothing.
+pub struct Published {
+    file: RawFile,
+    identity: OnceCell<Identity>,
+}
+
+impl Published {
+    fn new(file: RawFile) -> Published {
+        Published {
+            file,
+            identity: OnceCell::new(),
+        }
+    }
+
+    fn identity(&self) -> io::Result<Identity> {
+        if let Some(id) = self.identity.get() {
+            return Ok(*id);
+        }
+        let id = self.file.identity()?;
+        Ok(*self.identity.get_or_init(|| id))
+    }
+}
+
 impl FileObject {
     /// Opens the file at the path afresh and reads it whole: two calls.
     ///
     /// Always for reading only, even on a read-write connection: a published
     /// version is never written again (a commit renames a new file over it),
-    /// so this descriptor is only ever read and `stat`ed. That is also what
+    /// so this descriptor is only ever read and compared. That is also what
     /// lets a host preopen the directory read-only and still serve reads.
-    fn load(&self) -> io::Result<Refreshed<RawFile>> {
+    fn load(&self) -> io::Result<Refreshed<Published>> {
         match RawFile::open(&self.path, OpenMode::ReadOnly) {
             Ok(file) => {
                 let image = read_image(&file)?;
-                Ok(Refreshed::Changed(file, image))
+                Ok(Refreshed::Changed(Published::new(file), image))
             }
             Err(e) if raw::is_not_found(&e) => Ok(Refreshed::Absent),
             Err(e) => Err(e),
@@ -47,8 +80,7 @@ impl FileObject {
 }
 
 impl Object for FileObject {
-    /// The published file a connection read its image from, kept open.
-    type Version = RawFile;
+    type Version = Published;
 
     fn new(path: &str, settings: Settings) -> Self {
         FileObject {
@@ -58,20 +90,34 @@ impl Object for FileObject {
         }
     }
 
-    fn refresh(&mut self, held: Option<&RawFile>) -> io::Result<Refreshed<RawFile>> {
-        if let Some(file) = held {
-            if file.link_count()? > 0 {
-                return Ok(Refreshed::Current);
-            }
+    /// Two calls the first time a version is compared (its identity, then
+    /// the path's), one afterwards; a load when it was replaced.
+    fn refresh(&mut self, held: Option<&Published>) -> io::Result<Refreshed<Published>> {
+        let Some(held) = held else {
+            return self.load();
+        };
+        // A descriptor that cannot say which file it is (the file was
+        // deleted under it by another host: ENOENT, ESTALE) is not the
+        // published version any more; whatever is wrong beyond that, the
+        // load reports.
+        let Ok(mine) = held.identity() else {
+            return self.load();
+        };
+        match raw::identity(&self.path)? {
+            Some(now) if now == mine => Ok(Refreshed::Current),
+            Some(_) => self.load(),
+            None => Ok(Refreshed::Absent),
         }
-        self.load()
     }
 
-    fn reread(&mut self, version: &RawFile) -> io::Result<Vec<u8>> {
-        read_image(version)
+    fn reread(&mut self, version: &Published) -> io::Result<Vec<u8>> {
+        read_image(&version.file)
     }
 
-    fn begin_write(&mut self, held: Option<&RawFile>) -> Result<Refreshed<RawFile>, BeginFailed> {
+    fn begin_write(
+        &mut self,
+        held: Option<&Published>,
+    ) -> Result<Refreshed<Published>, BeginFailed> {
         match self.lock.try_acquire() {
             Ok(true) => {}
             Ok(false) => return Err(BeginFailed::Busy),
@@ -92,14 +138,18 @@ impl Object for FileObject {
         self.lock.is_held()
     }
 
-    fn commit(&mut self, image: &[u8], hint: Option<SystemTime>) -> Result<RawFile, CommitFailed> {
+    fn commit(
+        &mut self,
+        image: &[u8],
+        hint: Option<SystemTime>,
+    ) -> Result<Published, CommitFailed> {
         let committed = self.lock.commit(image, hint, self.durable, &self.path);
         if let Err(CommitFailed::Io(_)) = &committed {
             // The lock file holds a half-written version nobody reads; give
             // the lock back at once.
             let _ = self.lock.release();
         }
-        committed
+        committed.map(Published::new)
     }
 
     fn abort(&mut self) -> io::Result<()> {
