@@ -96,4 +96,4 @@ pub fn list_dirs(dir: &str) -> io::Result<Vec<(String, bool)>> {
         .collect())
 }
 
-pub use super::lease::remove_orphan as remove_orphaned_lock;
+pub use super::lease::OrphanWatch;
