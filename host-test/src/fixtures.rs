@@ -158,6 +158,7 @@ pub fn integrity(file: &Path) -> String {
         busy_timeout_ms: 10_000,
         lock_lease_ms: 2_000,
         durability: Default::default(),
+        shared_directory: false,
         expiry_hint: None,
     };
     sqlite_sessions::integrity_check(file.to_str().unwrap(), opts).unwrap()

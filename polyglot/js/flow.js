@@ -62,6 +62,7 @@ function config(directory, flow) {
     busyTimeoutMs: undefined,
     lockLeaseMs: undefined,
     durability: undefined,
+    sharedDirectory: undefined,
     fileNameSecret: undefined,
     signingKeys: undefined,
     cookie: {

@@ -88,6 +88,7 @@ pub(super) fn store_config(cfg: api::Config) -> crate::Result<StoreConfig> {
             api::Durability::PowerLoss => Durability::PowerLoss,
             api::Durability::ProcessCrash => Durability::ProcessCrash,
         }),
+        shared_directory: cfg.shared_directory.unwrap_or(defaults.shared_directory),
         file_name_secret: cfg.file_name_secret,
         signer: Signer::new(cfg.signing_keys.unwrap_or_default())?,
         cookie: CookieSettings {

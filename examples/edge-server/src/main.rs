@@ -2,9 +2,12 @@
 //! HTTP on 127.0.0.1, with a fresh instance per request and `./sessions`
 //! preopened as `/sessions`. `make demo` runs it.
 //!
-//! Usage: `edge-server [--port N] [--dir PATH] [--component FILE.wasm]`
-//! (defaults: 8080, `./sessions`, created if missing, and the composed demo
-//! the artifacts crate built). `--port 0` picks a free port.
+//! Usage: `edge-server [--port N] [--dir PATH] [--component FILE.wasm]
+//! [--env NAME=VALUE]...` (defaults: 8080, `./sessions`, created if missing,
+//! the composed demo the artifacts crate built, an empty environment).
+//! `--port 0` picks a free port. Several servers sharing one directory on a
+//! distributed filesystem: `--env SESSIONS_SHARED_DIRECTORY=1` (see the
+//! README, "Several hosts, one directory").
 
 use std::path::PathBuf;
 
@@ -16,6 +19,8 @@ struct Args {
     dir: PathBuf,
     /// `None`: the composed demo the artifacts crate built.
     component: Option<PathBuf>,
+    /// The guest's environment.
+    env: Vec<(String, String)>,
 }
 
 #[tokio::main]
@@ -29,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let mut options = ServerOptions::new(&component, &args.dir);
     options.addr.set_port(args.port);
+    options.env = args.env;
 
     let server = EdgeServer::new(&options)?;
     let running = server.bind(options.addr).await?;
@@ -36,8 +42,13 @@ async fn main() -> anyhow::Result<()> {
     println!("Edge demo: {}", running.url());
     println!("  sessions:  {} (the app's /sessions)", args.dir.display());
     println!("  component: {}", component.display());
+    let env: String = options
+        .env
+        .iter()
+        .map(|(name, value)| format!(" --env {name}={value}"))
+        .collect();
     println!(
-        "  the same under the wasmtime CLI: wasmtime serve -S cli --addr {addr} --dir {}::/sessions {}",
+        "  the same under the wasmtime CLI: wasmtime serve -S cli --addr {addr} --dir {}::/sessions{env} {}",
         args.dir.display(),
         component.display()
     );
@@ -54,6 +65,7 @@ fn parse_args() -> anyhow::Result<Args> {
         port: 8080,
         dir: PathBuf::from("./sessions"),
         component: None,
+        env: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,8 +79,18 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--dir" => args.dir = PathBuf::from(value()?),
             "--component" => args.component = Some(PathBuf::from(value()?)),
+            "--env" => {
+                let v = value()?;
+                let (name, val) = v
+                    .split_once('=')
+                    .with_context(|| format!("--env {v}: expected NAME=VALUE"))?;
+                args.env.push((name.to_owned(), val.to_owned()));
+            }
             "-h" | "--help" => {
-                println!("usage: edge-server [--port N] [--dir PATH] [--component FILE.wasm]");
+                println!(
+                    "usage: edge-server [--port N] [--dir PATH] [--component FILE.wasm] \
+                     [--env NAME=VALUE]..."
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?}; try --help"),

@@ -19,18 +19,20 @@ pub(crate) struct ServerState {
 
 impl ServerState {
     /// A fresh context whose `guest_dir` is the host's `session_dir`, read
-    /// and write. Nothing else of the host's filesystem, environment or
-    /// network is visible to the guest.
+    /// and write, with `env` as its environment. Nothing else of the host's
+    /// filesystem, environment or network is visible to the guest.
     pub(crate) fn new(
         session_dir: &Path,
         guest_dir: &str,
         inherit_stderr: bool,
+        env: &[(String, String)],
     ) -> anyhow::Result<Self> {
         let wasi = sqlite_sessions_host::wasi::session_ctx(
             session_dir,
             guest_dir,
             FsPerms::ReadWrite,
             |wasi| {
+                wasi.envs(env);
                 if inherit_stderr {
                     // The app logs store failures there; the visitor sees
                     // only a generic error page.

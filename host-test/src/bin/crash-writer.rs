@@ -4,7 +4,8 @@
 //! The test kills it with SIGKILL at a random moment and then checks that
 //! every acknowledged key survived and the file is sound.
 //!
-//! Usage: `crash-writer --dir PATH --id ID --from N [--lease-ms MS]`
+//! Usage: `crash-writer --dir PATH --id ID --from N [--lease-ms MS] [--shared-directory]`
+//! (the last for a directory several hosts share, `tests/shared_dir.rs`)
 
 use anyhow::{bail, Context};
 use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions};
@@ -16,6 +17,7 @@ fn main() -> anyhow::Result<()> {
     let mut id = None;
     let mut from = 0u64;
     let mut lease_ms = 200u32;
+    let mut shared_directory = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
@@ -24,17 +26,21 @@ fn main() -> anyhow::Result<()> {
             "--id" => id = Some(value()?),
             "--from" => from = value()?.parse()?,
             "--lease-ms" => lease_ms = value()?.parse()?,
+            "--shared-directory" => shared_directory = true,
             other => bail!("unknown argument {other:?}"),
         }
     }
     let (Some(dir), Some(id)) = (dir, id) else {
-        bail!("usage: crash-writer --dir PATH --id ID --from N [--lease-ms MS]");
+        bail!(
+            "usage: crash-writer --dir PATH --id ID --from N [--lease-ms MS] [--shared-directory]"
+        );
     };
     let component = sqlite_sessions_artifacts::store()?;
     let runtime = Runtime::from_file_with(component, RuntimeOptions::cached_beside(component))?;
     let mut config = default_config();
     config.lock_lease_ms = Some(lease_ms);
     config.busy_timeout_ms = Some(30_000);
+    config.shared_directory = Some(shared_directory);
     // Every round adds keys; long runs pass the default 1,024.
     config.max_keys = Some(1_000_000);
     let mut out = std::io::stdout().lock();

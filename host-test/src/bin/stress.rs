@@ -5,13 +5,16 @@
 //!
 //! ```text
 //! stress increment --dir D --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH]
+//!     [--shared-directory]
 //! ```
 //!
 //! Loads session `ID` (which must exist) from directory `D` and increments
 //! `K` (default `n`) `N` times by 1, retrying `busy` answers. With
 //! `--wait-for`, it prints `ready` once the instance is up and the session
 //! loaded, then waits until `PATH` exists before starting, so that a test can
-//! start several processes at the same moment. At the end it prints one line:
+//! start several processes at the same moment. `--shared-directory` sets the
+//! store's setting of that name (several hosts, each process playing one).
+//! At the end it prints one line:
 //! `done last=<value> busy_retries=<n> elapsed_ms=<ms> start_ms=<unix ms> end_ms=<unix ms>`.
 
 use anyhow::{bail, Context as _};
@@ -28,6 +31,7 @@ struct Args {
     count: u32,
     busy_timeout_ms: u32,
     wait_for: Option<PathBuf>,
+    shared_directory: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +40,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = Runtime::from_file_with(component, RuntimeOptions::cached_beside(component))?;
     let mut config = default_config();
     config.busy_timeout_ms = Some(args.busy_timeout_ms);
+    config.shared_directory = Some(args.shared_directory);
     let mut start_ms = 0;
     let run = stress::increment_worker(
         &runtime,
@@ -75,13 +80,18 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     match it.next().as_deref() {
         Some("increment") => {}
-        other => bail!("usage: stress increment --dir D --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH] (got {other:?})"),
+        other => bail!("usage: stress increment --dir D --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH] [--shared-directory] (got {other:?})"),
     }
     let (mut dir, mut id, mut count) = (None, None, None);
     let mut key = "n".to_string();
     let mut busy_timeout_ms = 60_000;
     let mut wait_for = None;
+    let mut shared_directory = false;
     while let Some(flag) = it.next() {
+        if flag == "--shared-directory" {
+            shared_directory = true;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--dir" => dir = Some(PathBuf::from(value)),
@@ -100,5 +110,6 @@ fn parse_args() -> anyhow::Result<Args> {
         count: count.context("--count is required")?,
         busy_timeout_ms,
         wait_for,
+        shared_directory,
     })
 }

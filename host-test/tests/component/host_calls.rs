@@ -5,7 +5,8 @@
 //! with `--nocapture` to see them.
 
 use sqlite_sessions_host::{
-    default_config, FakeClock, HostCallCounts, Request, RequestOptions, Runtime, RuntimeOptions,
+    default_config, Config, FakeClock, HostCallCounts, Request, RequestOptions, Runtime,
+    RuntimeOptions,
 };
 use std::path::Path;
 
@@ -44,12 +45,23 @@ struct Cycle {
 /// One cycle: fresh instance, open, load `id`, get `user`, set `counter` to
 /// the value it already has (so every run sees the same files), drop.
 fn cycle(runtime: &Runtime, dir: &Path, clock: &FakeClock, id: &str) -> Cycle {
+    cycle_with(runtime, dir, clock, id, &default_config())
+}
+
+/// [`cycle`] with the store opened with `config`.
+fn cycle_with(
+    runtime: &Runtime,
+    dir: &Path,
+    clock: &FakeClock,
+    id: &str,
+    config: &Config,
+) -> Cycle {
     let mut req: Request = runtime.request_with(dir, options(clock)).unwrap();
     let instantiate = req.host_calls();
     let step = |req: &mut Request, before: &HostCallCounts| req.host_calls().since(before);
 
     let t0 = req.host_calls();
-    let store = req.open_store(&default_config()).unwrap().unwrap();
+    let store = req.open_store(config).unwrap().unwrap();
     let open = step(&mut req, &t0);
     let t1 = req.host_calls();
     let s = req.store(&store).load(id).unwrap().unwrap().unwrap();
@@ -76,6 +88,44 @@ fn cycle(runtime: &Runtime, dir: &Path, clock: &FakeClock, id: &str) -> Cycle {
         open_load_get_set,
         whole,
     }
+}
+
+/// `shared-directory` costs a writer exactly one call: the exclusive create
+/// of the session file's name that makes the host look it up afresh (and
+/// fails, since the file exists). Reads cost what they cost without it.
+#[test]
+fn a_shared_directory_adds_one_call_to_each_write_and_none_to_reads() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let runtime = host_test::runtime();
+    let clock = FakeClock::default();
+    let id = seed(runtime, dir.path(), &clock)?;
+    let shared = Config {
+        shared_directory: Some(true),
+        ..default_config()
+    };
+    let one_host = cycle(runtime, dir.path(), &clock, &id);
+    let several = cycle_with(runtime, dir.path(), &clock, &id, &shared);
+    println!("set, one host:          {}", one_host.set);
+    println!("set, shared directory:  {}", several.set);
+    assert_eq!(several.load, one_host.load);
+    assert_eq!(several.get, one_host.get);
+    assert_eq!(
+        several.set.filesystem(),
+        one_host.set.filesystem() + 1,
+        "{} against {}",
+        several.set,
+        one_host.set
+    );
+    assert_eq!(
+        several.set.get("descriptor.open-at"),
+        one_host.set.get("descriptor.open-at") + 1
+    );
+    // The probe created nothing: the session file is as the set left it.
+    assert_eq!(
+        host_test::fixtures::integrity(&host_test::fixtures::session_path(dir.path(), &id)),
+        "ok"
+    );
+    Ok(())
 }
 
 #[test]

@@ -23,9 +23,11 @@ pub fn check_root(directory: &str) -> Result<(), String> {
     }
 }
 
-/// Whether anything exists at `path`.
+/// Whether anything exists at `path`, other than an empty file (which the
+/// VFS reads as no session in a shared directory, see `FileObject::try_load`,
+/// and as a damaged one elsewhere, without asking this).
 pub fn exists(path: &str) -> io::Result<bool> {
-    Ok(raw::stat(path)?.is_some())
+    Ok(size(path)?.is_some_and(|n| n > 0))
 }
 
 /// The file's size in bytes, if it exists.

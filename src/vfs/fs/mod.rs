@@ -31,6 +31,8 @@ use std::time::SystemTime;
 pub struct FileObject {
     path: String,
     durable: bool,
+    /// Several hosts share the directory: see [`FileObject::revalidate_name`].
+    shared: bool,
     lock: LeaseLock,
 }
 
@@ -60,6 +62,10 @@ impl Published {
     }
 }
 
+/// How many times a load starts again because the version it was reading
+/// was replaced and deleted meanwhile (see [`FileObject::load`]).
+const LOAD_ATTEMPTS: u32 = 8;
+
 impl FileObject {
     /// Opens the file at the path afresh and reads it whole: two calls.
     ///
@@ -67,14 +73,74 @@ impl FileObject {
     /// version is never written again (a commit renames a new file over it),
     /// so this descriptor is only ever read and compared. That is also what
     /// lets a host preopen the directory read-only and still serve reads.
+    ///
+    /// In a shared directory another host's commit may delete the version
+    /// this host is opening or reading (JuiceFS deletes a replaced file at
+    /// once unless it is open on the replacing host): the open or the read
+    /// then finds no file, and the load starts again, a few times at most.
     fn load(&self) -> io::Result<Refreshed<Published>> {
-        match RawFile::open(&self.path, OpenMode::ReadOnly) {
-            Ok(file) => {
-                let image = read_image(&file)?;
-                Ok(Refreshed::Changed(Published::new(file), image))
+        let mut attempt = 1;
+        loop {
+            match self.try_load() {
+                Err(e) if raw::is_not_found(&e) && attempt < LOAD_ATTEMPTS => attempt += 1,
+                loaded => return loaded,
             }
-            Err(e) if raw::is_not_found(&e) => Ok(Refreshed::Absent),
+        }
+    }
+
+    /// One load. In a shared directory an empty file is no version (every
+    /// commit publishes a whole database) but a writer's probe of an absent
+    /// name, for the moment it takes to remove it again (see
+    /// [`FileObject::revalidate_name`]). Elsewhere it is a damaged session,
+    /// which SQLite reports.
+    fn try_load(&self) -> io::Result<Refreshed<Published>> {
+        let file = match RawFile::open(&self.path, OpenMode::ReadOnly) {
+            Ok(file) => file,
+            // On one host, no file means no session. In a shared directory
+            // it may also be a version deleted between the lookup and the
+            // open: the name, asked again, tells (a call only on this path).
+            Err(e) if raw::is_not_found(&e) => {
+                return match self.shared {
+                    true if raw::identity(&self.path)?.is_some() => Err(e),
+                    _ => Ok(Refreshed::Absent),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let image = read_image(&file)?;
+        if image.is_empty() && self.shared {
+            return Ok(Refreshed::Absent);
+        }
+        Ok(Refreshed::Changed(Published::new(file), image))
+    }
+
+    /// Makes this host look the session file's name up afresh, for a writer
+    /// about to compare what it holds with the published version.
+    ///
+    /// On a filesystem shared by several hosts, each host's kernel may
+    /// answer a path lookup from its own cache of names for a while (FUSE's
+    /// entry timeout, NFS's lookup cache), so the name can still point at a
+    /// version another host has replaced. An exclusive create of the name
+    /// always makes the kernel ask the filesystem, and when it fails because
+    /// the file exists, the fresh answer stays cached for the comparison that
+    /// follows. Only a writer holding the lock does this: if the name turns
+    /// out to be absent (the session was deleted), the create makes an empty
+    /// file, which nobody else may publish over while the lock is held, and
+    /// which is removed at once (readers in a shared directory take an empty
+    /// file for an absent one, see [`FileObject::try_load`]).
+    fn revalidate_name(&self) -> io::Result<()> {
+        match RawFile::open(&self.path, OpenMode::CreateNew) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            // No shard directory any more: nothing there.
+            Err(e) if raw::is_not_found(&e) => Ok(()),
             Err(e) => Err(e),
+            Ok(probe) => {
+                drop(probe);
+                match raw::remove_file(&self.path) {
+                    Err(e) if !raw::is_not_found(&e) => Err(e),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 }
@@ -86,6 +152,7 @@ impl Object for FileObject {
         FileObject {
             path: path.to_owned(),
             durable: settings.durable,
+            shared: settings.shared,
             lock: LeaseLock::new(path, settings.lease),
         }
     }
@@ -128,7 +195,14 @@ impl Object for FileObject {
             }
             Err(e) => return Err(BeginFailed::Io(e)),
         }
-        self.refresh(held).map_err(|e| {
+        // Only a writer that read a version can be misled by a stale name;
+        // one that found none is creating the session, under a new id.
+        let revalidated = if self.shared && held.is_some() {
+            self.revalidate_name()
+        } else {
+            Ok(())
+        };
+        revalidated.and_then(|()| self.refresh(held)).map_err(|e| {
             let _ = self.lock.release();
             BeginFailed::Io(e)
         })
