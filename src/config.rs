@@ -26,6 +26,9 @@ pub struct StoreConfig {
     /// filesystem: writers look a session's name up afresh before comparing
     /// (see `vfs::fs`), and `process-crash` durability is refused.
     pub shared_directory: bool,
+    /// Run the directory self-check at `store.open` and refuse a directory
+    /// that fails it (see `self_check`).
+    pub check_directory: bool,
     pub file_name_secret: Option<Vec<u8>>,
     /// Signs cookie values; disabled when it has no keys.
     pub signer: Signer,
@@ -44,6 +47,7 @@ impl StoreConfig {
             lock_lease_ms: 2000,
             durability: Durability::default(),
             shared_directory: false,
+            check_directory: false,
             file_name_secret: None,
             signer: Signer::default(),
             cookie: CookieSettings::default(),

@@ -23,6 +23,7 @@ pub fn default_config() -> Config {
         lock_lease_ms: None,
         durability: None,
         shared_directory: None,
+        check_directory: None,
         file_name_secret: None,
         signing_keys: None,
         cookie: default_cookie_config(),

@@ -63,6 +63,7 @@ function config(directory, flow) {
     lockLeaseMs: undefined,
     durability: undefined,
     sharedDirectory: undefined,
+    checkDirectory: undefined,
     fileNameSecret: undefined,
     signingKeys: undefined,
     cookie: {

@@ -39,6 +39,7 @@ def make_config(directory: str, flow: dict) -> sessions.Config:
         lock_lease_ms=None,
         durability=None,
         shared_directory=None,
+        check_directory=None,
         file_name_secret=None,
         signing_keys=None,
         cookie=sessions.CookieConfig(

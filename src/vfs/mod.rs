@@ -35,6 +35,7 @@
 //! temporary files, which `temp_store=MEMORY` mostly avoids) go to the
 //! platform's default VFS unchanged.
 
+mod directory_check;
 #[cfg(not(feature = "kv"))]
 mod fs;
 mod io_methods;
@@ -45,6 +46,7 @@ mod main_file;
 mod object;
 mod sqlite_vfs;
 
+pub use directory_check::{CheckResult, DirectoryCheck};
 pub use object::Settings;
 pub use sqlite_vfs::register;
 

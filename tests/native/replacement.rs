@@ -108,3 +108,15 @@ fn a_shared_directory_refuses_durability_process_crash() {
     cfg.shared_directory = false;
     assert!(Store::open(cfg).is_ok(), "one host may skip the fsync");
 }
+
+#[test]
+fn the_self_check_passes_a_local_directory_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path().to_str().unwrap());
+    cfg.check_directory = true;
+    let store = Store::open(cfg).unwrap();
+    let report = store.check_directory().unwrap();
+    assert_eq!(report.len(), 6);
+    assert!(report.iter().all(|r| r.passed), "{report:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -28,6 +28,10 @@ const MAX_SHOWN_VALUE_CHARS: usize = 200;
 /// Set to `1` in the app's environment when several servers share the
 /// session directory on a distributed filesystem (`config.shared-directory`).
 const SHARED_DIRECTORY_VAR: &str = "SESSIONS_SHARED_DIRECTORY";
+/// Set to `1` to have every instance check the session directory before
+/// using it (`config.check-directory`); a failing directory answers 500 and
+/// logs what to change.
+const CHECK_DIRECTORY_VAR: &str = "SESSIONS_CHECK_DIRECTORY";
 
 enum Route {
     Home,
@@ -106,6 +110,7 @@ fn config() -> Config {
         lock_lease_ms: None,
         durability: None,
         shared_directory: env_flag(SHARED_DIRECTORY_VAR),
+        check_directory: env_flag(CHECK_DIRECTORY_VAR),
         file_name_secret: None,
         signing_keys: None,
         cookie: CookieConfig {

@@ -5,16 +5,16 @@
 //!
 //! ```text
 //! stress increment --dir D --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH]
-//!     [--shared-directory]
+//!     [--shared-directory] [--check-directory]
 //! ```
 //!
 //! Loads session `ID` (which must exist) from directory `D` and increments
 //! `K` (default `n`) `N` times by 1, retrying `busy` answers. With
 //! `--wait-for`, it prints `ready` once the instance is up and the session
 //! loaded, then waits until `PATH` exists before starting, so that a test can
-//! start several processes at the same moment. `--shared-directory` sets the
-//! store's setting of that name (several hosts, each process playing one).
-//! At the end it prints one line:
+//! start several processes at the same moment. `--shared-directory` and
+//! `--check-directory` set the store's settings of those names (several
+//! hosts, each process playing one). At the end it prints one line:
 //! `done last=<value> busy_retries=<n> elapsed_ms=<ms> start_ms=<unix ms> end_ms=<unix ms>`.
 
 use anyhow::{bail, Context as _};
@@ -32,6 +32,7 @@ struct Args {
     busy_timeout_ms: u32,
     wait_for: Option<PathBuf>,
     shared_directory: bool,
+    check_directory: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +42,7 @@ fn main() -> anyhow::Result<()> {
     let mut config = default_config();
     config.busy_timeout_ms = Some(args.busy_timeout_ms);
     config.shared_directory = Some(args.shared_directory);
+    config.check_directory = Some(args.check_directory);
     let mut start_ms = 0;
     let run = stress::increment_worker(
         &runtime,
@@ -80,16 +82,21 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     match it.next().as_deref() {
         Some("increment") => {}
-        other => bail!("usage: stress increment --dir D --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH] [--shared-directory] (got {other:?})"),
+        other => bail!("usage: stress increment --dir D --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH] [--shared-directory] [--check-directory] (got {other:?})"),
     }
     let (mut dir, mut id, mut count) = (None, None, None);
     let mut key = "n".to_string();
     let mut busy_timeout_ms = 60_000;
     let mut wait_for = None;
-    let mut shared_directory = false;
+    let (mut shared_directory, mut check_directory) = (false, false);
     while let Some(flag) = it.next() {
-        if flag == "--shared-directory" {
-            shared_directory = true;
+        let switch = match flag.as_str() {
+            "--shared-directory" => Some(&mut shared_directory),
+            "--check-directory" => Some(&mut check_directory),
+            _ => None,
+        };
+        if let Some(switch) = switch {
+            *switch = true;
             continue;
         }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -111,5 +118,6 @@ fn parse_args() -> anyhow::Result<Args> {
         busy_timeout_ms,
         wait_for,
         shared_directory,
+        check_directory,
     })
 }

@@ -99,3 +99,9 @@ pub fn list_dirs(dir: &str) -> io::Result<Vec<(String, bool)>> {
 }
 
 pub use super::lease::OrphanWatch;
+
+/// The self-check of the directory: whether it does what the store relies
+/// on (see `fs::check`). An error means the checks could not run at all.
+pub fn check(directory: &str) -> io::Result<Vec<crate::vfs::CheckResult>> {
+    super::check::check(directory)
+}

@@ -14,6 +14,7 @@
 //! compared only on the host that took them (see [`raw::Identity`]); a held
 //! descriptor that can no longer say which file it is counts as replaced.
 
+mod check;
 pub mod dir;
 pub(crate) mod image;
 pub(crate) mod lease;

@@ -37,6 +37,13 @@ pub enum OpenMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity(u64, u64);
 
+#[cfg(test)]
+impl Identity {
+    pub fn for_test(n: u64) -> Identity {
+        Identity(n, n)
+    }
+}
+
 // Path operations, one host call each on wasm, for the lock protocol and the
 // few other places the store touches the directory.
 #[cfg(target_arch = "wasm32")]
@@ -108,6 +115,13 @@ mod wasi_impl {
                 offset += n as u64;
             }
             Ok(())
+        }
+
+        /// How many directory entries name this file: 0 once it has been
+        /// replaced (renamed over) or deleted, on filesystems that keep
+        /// nothing of a replaced file (not on one with a trash).
+        pub fn link_count(&self) -> io::Result<u64> {
+            self.fd.stat().map(|s| s.link_count).map_err(to_io)
         }
 
         /// Which file this descriptor refers to: one `metadata-hash`.
@@ -326,6 +340,10 @@ mod std_impl {
 
         pub fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
             self.file.write_all_at(buf, offset)
+        }
+
+        pub fn link_count(&self) -> io::Result<u64> {
+            self.file.metadata().map(|m| m.nlink())
         }
 
         pub fn identity(&self) -> io::Result<Identity> {

@@ -198,6 +198,12 @@ pub mod dir {
         with_bucket(bucket, |b| b.list_keys(cursor))
     }
 
+    /// A bucket has no filesystem semantics to check: its compare-and-swap
+    /// is the whole protocol.
+    pub fn check(_identifier: &str) -> io::Result<Vec<crate::vfs::CheckResult>> {
+        Ok(Vec::new())
+    }
+
     /// A bucket has no lock files to leave behind: nothing to watch.
     pub struct OrphanWatch;
 
