@@ -28,6 +28,8 @@ pub struct Args {
     /// `--keep-resident BYTES`: the pooling allocator's resident memory per
     /// instance slot (`RuntimeOptions::keep_resident_bytes`).
     pub keep_resident: Option<usize>,
+    /// `--juicefs`: section 8, several hosts on a JuiceFS volume.
+    pub juicefs: bool,
 }
 
 /// The arguments of this process.
@@ -44,12 +46,14 @@ pub fn parse() -> anyhow::Result<Args> {
     let mut profile_cycles = 0;
     let mut durability = Durability::PowerLoss;
     let mut keep_resident = None;
+    let mut juicefs = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--iters" => iters = parse_value(args.next(), "--iters")?,
             "--dir" => dirs.push(args.next().context("--dir needs a path")?.into()),
             "--trace" => trace = true,
+            "--juicefs" => juicefs = true,
             "--durability" => {
                 durability = match args.next().as_deref() {
                     Some("power-loss") => Durability::PowerLoss,
@@ -96,6 +100,7 @@ pub fn parse() -> anyhow::Result<Args> {
         profile_cycles,
         durability,
         keep_resident,
+        juicefs,
     })
 }
 

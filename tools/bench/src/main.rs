@@ -27,12 +27,18 @@
 //!    latency, speed-up against the first row, and `busy` answers.
 //! 7. Host memory: the whole process's resident set (VmRSS) before and with
 //!    1,000 live instances, each holding an open store and a loaded session.
+//! 8. With `--juicefs`: several hosts sharing one directory. The cycle with
+//!    `shared-directory` on a JuiceFS volume mounted twice (one mount, and
+//!    alternating between the mounts), in three setups (the README's, JuiceFS's
+//!    defaults, every kernel cache off), beside the first directory with and
+//!    without `shared-directory`; filesystem calls and Redis commands per
+//!    cycle. Needs `redis-server`, `juicefs` and FUSE (`make setup`).
 //!
 //! Usage: `cargo run --release --bin bench -- [--iters N] [--dir PATH]... [--trace]
 //! [--durability power-loss|process-crash] [--sweep-sessions N]
 //! [--sweep-budget B] [--many-files N,N,...] [--threads T,T,...]
 //! [--scaling-secs S] [--live-instances N] [--keep-resident BYTES]
-//! [--profile-cycles N]` (default: /dev/shm and the system
+//! [--juicefs] [--profile-cycles N]` (default: /dev/shm and the system
 //! temp directory, 1000 cycle iterations per row; the per-operation rows use
 //! N/4; the sweep uses the first directory, 10,000 sessions and a budget of
 //! 1000 per call; `--sweep-sessions 0` skips it). `--trace` adds every host
@@ -50,6 +56,7 @@
 
 mod args;
 mod cycle;
+mod hosts;
 mod ops;
 mod scale;
 mod setup;
@@ -79,6 +86,7 @@ fn main() -> anyhow::Result<()> {
         profile_cycles,
         durability,
         keep_resident,
+        juicefs,
     } = args::parse()?;
     setup::init(durability, keep_resident);
     let started = Instant::now();
@@ -146,6 +154,10 @@ fn main() -> anyhow::Result<()> {
     if live_instances > 0 {
         println!();
         scale::live_instances_bench(&dirs[0], live_instances)?;
+    }
+    if juicefs {
+        println!();
+        hosts::several_hosts_bench(&stock, &counted, &dirs[0], iters)?;
     }
     println!(
         "\nbench finished in {:.1} s",
