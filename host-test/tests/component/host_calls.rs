@@ -40,6 +40,9 @@ struct Cycle {
     /// open + load + get + set, counted in one go (no reset in between).
     open_load_get_set: HostCallCounts,
     whole: HostCallCounts,
+    /// `memory.grow`s during the cycle: none, the initial memory is sized
+    /// for it (`.cargo/config.toml`), and each grow costs the host.
+    grows: u32,
 }
 
 /// One cycle: fresh instance, open, load `id`, get `user`, set `counter` to
@@ -78,6 +81,7 @@ fn cycle_with(
     req.drop_store(store).unwrap();
     let drop = step(&mut req, &t4);
     let whole = req.host_calls();
+    let grows = req.memory_stats().grows;
     Cycle {
         instantiate,
         open,
@@ -87,6 +91,7 @@ fn cycle_with(
         drop,
         open_load_get_set,
         whole,
+        grows,
     }
 }
 
@@ -197,6 +202,7 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
             counts.filesystem()
         );
     }
+    assert_eq!(first.grows, 0, "the cycle grew the instance's memory");
     assert!(
         first.whole.filesystem() <= 13,
         "cycle: {} filesystem calls, budget 13: {}",
