@@ -198,8 +198,11 @@ fn judge_links(links: io::Result<u64>, kept_only_while_open: bool) -> CheckResul
                 "a file replaced by a rename keeps {n} link(s): something keeps replaced \
                  files (JuiceFS's trash, on by default; a snapshot or recycle bin). Every \
                  commit would keep a whole old version, and a host with a stale name cache \
-                 would read old versions. On JuiceFS turn the trash off: \
-                 `juicefs config META-URL --trash-days 0` (or format with --trash-days 0)."
+                 would read old versions. On JuiceFS turn the trash off \
+                 (`juicefs config META-URL --trash-days 0`) and mount every host with \
+                 --entry-cache 0 --dir-entry-cache 0: with the trash off, a host that \
+                 caches names fails reads for up to the cache's time after another \
+                 host's commit."
             ),
         ),
         Err(e) => (
