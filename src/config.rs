@@ -22,6 +22,13 @@ pub struct StoreConfig {
     /// The lock lease; a lock unchanged this long is broken (see `vfs::lease`).
     pub lock_lease_ms: u32,
     pub durability: Durability,
+    /// Several hosts use the directory at once, through a distributed
+    /// filesystem: writers look a session's name up afresh before comparing
+    /// (see `vfs::fs`), and `process-crash` durability is refused.
+    pub shared_directory: bool,
+    /// Run the directory self-check at `store.open` and refuse a directory
+    /// that fails it (see `self_check`).
+    pub check_directory: bool,
     pub file_name_secret: Option<Vec<u8>>,
     /// Signs cookie values; disabled when it has no keys.
     pub signer: Signer,
@@ -39,6 +46,8 @@ impl StoreConfig {
             busy_timeout_ms: 5000,
             lock_lease_ms: 2000,
             durability: Durability::default(),
+            shared_directory: false,
+            check_directory: false,
             file_name_secret: None,
             signer: Signer::default(),
             cookie: CookieSettings::default(),
@@ -51,6 +60,7 @@ impl StoreConfig {
             busy_timeout_ms: self.busy_timeout_ms,
             lock_lease_ms: self.lock_lease_ms,
             durability: self.durability,
+            shared_directory: self.shared_directory,
             expiry_hint: Some(self.expiry),
         }
     }
@@ -92,6 +102,16 @@ impl StoreConfig {
             // Holders may modify only in the first half of a lease, and must
             // renew within a quarter: shorter leases leave no room for work.
             return Err(Error::Config("lock-lease-ms: at least 10".into()));
+        }
+        if self.shared_directory && self.durability == Durability::ProcessCrash {
+            // Without a flush before the rename, a distributed filesystem
+            // may publish the name before the content: other hosts then
+            // read the new version as empty.
+            return Err(Error::Config(
+                "durability: process-crash is for a directory one host uses; \
+                 with shared-directory use power-loss"
+                    .into(),
+            ));
         }
         if self.file_name_secret.as_ref().is_some_and(|s| s.is_empty()) {
             return Err(Error::Config(

@@ -1,6 +1,7 @@
 //! The one error type of the storage core. It mirrors the WIT `error` variant
 //! one-to-one, so the component glue converts without losing information.
 
+pub use crate::vfs::DirectoryCheck;
 use std::fmt;
 
 /// Which configured limit a write would exceed.
@@ -48,6 +49,12 @@ pub enum Error {
         message: String,
     },
     Config(String),
+    /// The directory lacks a property the store relies on (found by the
+    /// self-check); the message says what is wrong and what to change.
+    UnsafeDirectory {
+        check: DirectoryCheck,
+        message: String,
+    },
     NotAnInteger(String),
     Overflow,
 }
@@ -69,6 +76,9 @@ impl fmt::Display for Error {
             Error::Busy => write!(f, "session is locked by another request"),
             Error::Storage { kind, message } => write!(f, "storage error ({kind:?}): {message}"),
             Error::Config(m) => write!(f, "invalid config: {m}"),
+            Error::UnsafeDirectory { check, message } => {
+                write!(f, "unsafe session directory ({check:?}): {message}")
+            }
             Error::NotAnInteger(m) => write!(f, "stored value is not a 64-bit integer: {m}"),
             Error::Overflow => write!(f, "increment would overflow a signed 64-bit integer"),
         }

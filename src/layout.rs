@@ -102,7 +102,7 @@ pub fn shard_of(session_path: &str) -> Option<u8> {
 }
 
 /// For `<shard>/<session file>.lock`, the session file's `<shard>/<name>`:
-/// a lock the sweep may find orphaned (see `vfs::remove_orphaned_lock`).
+/// a lock the sweep may find orphaned (see `vfs::dir::OrphanWatch`).
 /// Anything else is not the sweep's.
 pub fn orphan_candidate(rel: &str) -> Option<&str> {
     let session = rel.strip_suffix(vfs::LOCK_SUFFIX)?;

@@ -12,8 +12,8 @@
 //!   and rules with no storage of their own.
 //! - `storage`: one session's database.
 //! - `cookies`, `config`: the store's settings, checked once.
-//! - `directory`, `live_count`, `sweep`, `admin`: jobs over the whole
-//!   directory.
+//! - `directory`, `live_count`, `sweep`, `admin`, `self_check`: jobs over
+//!   the whole directory.
 //! - `ops`, `session`, `store`: the API.
 //! - `component`: the wit-bindgen glue (wasm only).
 
@@ -30,6 +30,7 @@ mod limits;
 mod live_count;
 pub mod nested;
 mod ops;
+mod self_check;
 mod session;
 mod storage;
 mod store;
@@ -42,7 +43,7 @@ mod component;
 pub use admin::{Entry, Listing, OtherEntry, OtherKind, SessionDump, SessionInfo};
 pub use config::StoreConfig;
 pub use cookies::{CookieSettings, SameSite, Signer};
-pub use error::{Error, LimitKind, Result, StorageKind};
+pub use error::{DirectoryCheck, Error, LimitKind, Result, StorageKind};
 pub use expiry::{ExpiryDefaults, Overrides};
 pub use ids::SessionId;
 pub use limits::Limits;
@@ -52,6 +53,7 @@ pub use session::Session;
 pub use storage::{integrity_check, DbOptions, Durability};
 pub use store::Store;
 pub use sweep::SweepProgress;
+pub use vfs::CheckResult;
 
 /// Pre-initialisation: a connection with a session's schema read and its
 /// statements compiled ahead of time, which the next session opened on this

@@ -7,9 +7,11 @@ use crate::error::{Error, Result};
 use crate::expiry::{self, ExpiryDefaults};
 use crate::ids::SessionId;
 use crate::live_count;
+use crate::self_check;
 use crate::session::{path_of, Session};
 use crate::storage::{self, Meta, SessionDb};
 use crate::sweep::{self, SweepProgress};
+use crate::vfs::CheckResult;
 use std::rc::Rc;
 
 /// An open session directory.
@@ -19,9 +21,11 @@ pub struct Store {
 
 impl Store {
     pub fn open(cfg: StoreConfig) -> Result<Store> {
-        Ok(Store {
-            cfg: Rc::new(cfg.validated()?),
-        })
+        let cfg = cfg.validated()?;
+        if cfg.check_directory {
+            self_check::require(&cfg.directory)?;
+        }
+        Ok(Store { cfg: Rc::new(cfg) })
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -111,6 +115,13 @@ impl Store {
     /// `admin` interface's `inspect`).
     pub fn inspect(&self, id: &str) -> Result<Option<admin::SessionDump>> {
         admin::inspect(&self.cfg, id, expiry::now_ms())
+    }
+
+    /// The directory self-check's report (the WIT `admin` interface's
+    /// `check-directory`). It creates and removes a probe directory inside
+    /// the session directory, and touches no session.
+    pub fn check_directory(&self) -> Result<Vec<CheckResult>> {
+        self_check::report(&self.cfg.directory)
     }
 
     /// One slice of the expired-session sweep; see `sweep::sweep`.

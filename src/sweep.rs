@@ -36,8 +36,10 @@ pub struct SweepProgress {
 
 /// Examines at most `budget` (at least 1) session files, starting after
 /// `cursor`, and deletes those that have expired. On entering a shard it
-/// also removes the locks that writers which died creating a session left
-/// behind (they do not count against the budget).
+/// also starts watching the locks that writers which died creating a
+/// session may have left behind (they do not count against the budget), and
+/// before returning it removes those that stood unchanged for a lease (see
+/// `vfs::dir::OrphanWatch`: the call then takes up to one lease longer).
 pub fn sweep(
     cfg: &StoreConfig,
     cursor: Option<&str>,
@@ -51,6 +53,7 @@ pub fn sweep(
     }
     let mut deleted = 0;
     let lease = std::time::Duration::from_millis(u64::from(cfg.lock_lease_ms));
+    let mut orphans = vfs::dir::OrphanWatch::new(lease);
     let walked = directory::walk(
         &cfg.directory,
         cursor,
@@ -73,13 +76,14 @@ pub fn sweep(
                         // Like a file the sweep cannot open, a lock it cannot
                         // judge or remove is left for the next pass.
                         let path = format!("{}/{session}", cfg.directory);
-                        let _ = vfs::dir::remove_orphaned_lock(&path, lease);
+                        let _ = orphans.watch(&path);
                     }
                 }
             }
             Ok(Visited::Kept)
         },
     )?;
+    let _ = orphans.settle();
     correct_count(cfg, &walked)?;
     Ok(SweepProgress {
         cursor: walked.cursor,

@@ -360,7 +360,7 @@ pub fn session_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(f.shard).join(f.name)
 }
 
-/// The lock file of session `id` (see `src/vfs/lease.rs`): present while a
+/// The lock file of session `id` (see `src/vfs/fs/lease.rs`): present while a
 /// writer holds the lock, or after one died holding it.
 pub fn lock_path(dir: &Path, id: &str) -> PathBuf {
     let mut p = session_path(dir, id).into_os_string();
@@ -375,6 +375,7 @@ pub fn integrity(file: &Path) -> String {
         busy_timeout_ms: 10_000,
         lock_lease_ms: 2_000,
         durability: Default::default(),
+        shared_directory: false,
         expiry_hint: None,
     };
     sqlite_sessions::integrity_check(file.to_str().unwrap(), opts).unwrap()

@@ -22,6 +22,8 @@ pub fn default_config() -> Config {
         busy_timeout_ms: None,
         lock_lease_ms: None,
         durability: None,
+        shared_directory: None,
+        check_directory: None,
         file_name_secret: None,
         signing_keys: None,
         cookie: default_cookie_config(),

@@ -76,9 +76,9 @@ mod storage;
 pub mod wasi;
 
 pub use bindings::exports::sqlite_sessions::store::sessions::{
-    BatchError, BatchOp, BatchResult, Config, CookieConfig, Durability, Error, ExpirySettings,
-    KeyDelta, KeyPath, KeyPathValue, KeyValue, LimitExceeded, LimitKind, PathSegment, SameSite,
-    StorageFailure, StorageKind, SweepProgress,
+    BatchError, BatchOp, BatchResult, Config, CookieConfig, DirectoryCheck, DirectoryProblem,
+    Durability, Error, ExpirySettings, KeyDelta, KeyPath, KeyPathValue, KeyValue, LimitExceeded,
+    LimitKind, PathSegment, SameSite, StorageFailure, StorageKind, SweepProgress,
 };
 pub use calls::{AdminRef, SessionHandle, SessionRef, StoreHandle, StoreRef};
 pub use clock::FakeClock;
@@ -90,10 +90,11 @@ pub use runtime::{Runtime, RuntimeOptions};
 pub use storage::SessionStorage;
 
 /// The records of the component's `admin` interface (operator views:
-/// listings without ids, read-only inspection), returned by [`AdminRef`].
+/// listings without ids, read-only inspection, the directory self-check),
+/// returned by [`AdminRef`].
 pub mod admin {
     pub use crate::bindings::exports::sqlite_sessions::store::admin::{
-        Entry, Listing, OtherEntry, OtherKind, SessionDump, SessionInfo,
+        CheckResult, Entry, Listing, OtherEntry, OtherKind, SessionDump, SessionInfo,
     };
 }
 

@@ -62,6 +62,8 @@ function config(directory, flow) {
     busyTimeoutMs: undefined,
     lockLeaseMs: undefined,
     durability: undefined,
+    sharedDirectory: undefined,
+    checkDirectory: undefined,
     fileNameSecret: undefined,
     signingKeys: undefined,
     cookie: {

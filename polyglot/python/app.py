@@ -38,6 +38,8 @@ def make_config(directory: str, flow: dict) -> sessions.Config:
         busy_timeout_ms=None,
         lock_lease_ms=None,
         durability=None,
+        shared_directory=None,
+        check_directory=None,
         file_name_secret=None,
         signing_keys=None,
         cookie=sessions.CookieConfig(

@@ -1,12 +1,25 @@
 //! The wit-bindgen layer of the `admin` interface: WIT types in and out of
 //! `crate::admin`, which holds the logic.
 
+use super::convert::directory_check;
 use super::exports::sqlite_sessions::store::admin as api;
 use super::exports::sqlite_sessions::store::sessions::StoreBorrow;
 use super::{ApiResult, Component, StoreResource};
 use crate::{OtherKind, SessionInfo};
 
 impl api::Guest for Component {
+    fn check_directory(s: StoreBorrow<'_>) -> ApiResult<Vec<api::CheckResult>> {
+        let results = s.get::<StoreResource>().0.check_directory()?;
+        Ok(results
+            .into_iter()
+            .map(|r| api::CheckResult {
+                check: directory_check(r.check),
+                passed: r.passed,
+                detail: r.detail,
+            })
+            .collect())
+    }
+
     fn list_sessions(
         s: StoreBorrow<'_>,
         cursor: Option<String>,

@@ -5,7 +5,7 @@
 use super::api;
 use crate::config::StoreConfig;
 use crate::cookies::{CookieSettings, Signer};
-use crate::error::{Error, LimitKind, StorageKind};
+use crate::error::{DirectoryCheck, Error, LimitKind, StorageKind};
 use crate::expiry::ExpiryDefaults;
 use crate::limits::Limits;
 use crate::nested::Segment;
@@ -88,6 +88,8 @@ pub(super) fn store_config(cfg: api::Config) -> crate::Result<StoreConfig> {
             api::Durability::PowerLoss => Durability::PowerLoss,
             api::Durability::ProcessCrash => Durability::ProcessCrash,
         }),
+        shared_directory: cfg.shared_directory.unwrap_or(defaults.shared_directory),
+        check_directory: cfg.check_directory.unwrap_or(defaults.check_directory),
         file_name_secret: cfg.file_name_secret,
         signer: Signer::new(cfg.signing_keys.unwrap_or_default())?,
         cookie: CookieSettings {
@@ -138,8 +140,25 @@ impl From<Error> for api::Error {
                 message,
             }),
             Error::Config(m) => api::Error::Config(m),
+            Error::UnsafeDirectory { check, message } => {
+                api::Error::UnsafeDirectory(api::DirectoryProblem {
+                    check: directory_check(check),
+                    message,
+                })
+            }
             Error::NotAnInteger(m) => api::Error::NotAnInteger(m),
             Error::Overflow => api::Error::Overflow,
         }
+    }
+}
+
+pub(super) fn directory_check(check: DirectoryCheck) -> api::DirectoryCheck {
+    match check {
+        DirectoryCheck::ExclusiveCreate => api::DirectoryCheck::ExclusiveCreate,
+        DirectoryCheck::ReplacedIdentity => api::DirectoryCheck::ReplacedIdentity,
+        DirectoryCheck::ReplacedLinkCount => api::DirectoryCheck::ReplacedLinkCount,
+        DirectoryCheck::RenamedInWhole => api::DirectoryCheck::RenamedInWhole,
+        DirectoryCheck::ExactMtime => api::DirectoryCheck::ExactMtime,
+        DirectoryCheck::Listing => api::DirectoryCheck::Listing,
     }
 }

@@ -11,16 +11,17 @@ use std::time::Duration;
 /// the store's pragmas. Every SQLite file in the directory is opened this
 /// way, so they all follow one lock protocol.
 pub(crate) fn connect(path: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {
-    let uri = vfs::uri(path, lease_of(opts), durable_of(opts));
+    let uri = vfs::uri(path, settings_of(opts));
     connect_uri(&uri, flags, opts)
 }
 
-pub(super) fn lease_of(opts: DbOptions) -> Duration {
-    Duration::from_millis(opts.lock_lease_ms.into())
-}
-
-pub(super) fn durable_of(opts: DbOptions) -> bool {
-    opts.durability == Durability::PowerLoss
+/// What the VFS opens a session file with.
+pub(super) fn settings_of(opts: DbOptions) -> vfs::Settings {
+    vfs::Settings {
+        lease: Duration::from_millis(opts.lock_lease_ms.into()),
+        durable: opts.durability == Durability::PowerLoss,
+        shared: opts.shared_directory,
+    }
 }
 
 pub(super) fn connect_uri(uri: &str, flags: OpenFlags, opts: DbOptions) -> Result<Connection> {

@@ -70,6 +70,8 @@ pub struct DbOptions {
     /// The lock lease (see `vfs::lease`).
     pub lock_lease_ms: u32,
     pub durability: Durability,
+    /// Several hosts use the directory at once (see `StoreConfig`).
+    pub shared_directory: bool,
     /// The store's expiry defaults, to stamp each session file's mtime with
     /// its expiry at every commit (the sweep's hint, see `sweep`). `None`
     /// leaves the commit time.

@@ -23,7 +23,7 @@
 //! long-lived instance (or natively) only the first session ever compiles
 //! anything, and a short-lived one skips closing it.
 
-use super::connect::{connect_uri, durable_of, lease_of};
+use super::connect::{connect_uri, settings_of};
 use super::sql::{GET, PUT};
 use super::tx::WriteTx;
 use super::{DbOptions, Durability, SCHEMA};
@@ -97,6 +97,7 @@ fn template_connection() -> Result<Connection> {
         busy_timeout_ms: 0,
         lock_lease_ms: 1,
         durability: Durability::ProcessCrash,
+        shared_directory: false,
         expiry_hint: None,
     };
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
@@ -134,7 +135,7 @@ fn attach_template(
     // difference).
     // SAFETY: the handle is live; the call only frees unused cache pages.
     unsafe { rusqlite::ffi::sqlite3_db_release_memory(conn.handle()) };
-    vfs::attach(conn, path, lease_of(opts), durable_of(opts), new_image)?;
+    vfs::attach(conn, path, settings_of(opts), new_image)?;
     conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms.into()))
         .map_err(|_| vfs::AttachError::Failed)
 }

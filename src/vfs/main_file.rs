@@ -107,6 +107,7 @@ impl MainFile {
         let settings = Settings {
             lease: Duration::from_millis(1),
             durable: false,
+            shared: false,
         };
         let mut template = MainFile::new("", false, settings);
         template.detached = true;
@@ -120,11 +121,7 @@ impl MainFile {
         if !self.detached || self.level != ffi::SQLITE_LOCK_NONE || self.dirty {
             return ffi::SQLITE_MISUSE;
         }
-        let settings = Settings {
-            lease: request.lease,
-            durable: request.durable,
-        };
-        let mut file = MainFile::new(request.path, false, settings);
+        let mut file = MainFile::new(request.path, false, request.settings);
         if let Some(image) = request.new_image {
             file.new_image = image.to_vec();
         }
@@ -189,6 +186,15 @@ impl MainFile {
                         self.image = image;
                         self.image_valid = true;
                         ffi::SQLITE_OK
+                    }
+                    // Replaced and deleted since the comparison (by another
+                    // host): read what is published now. (Reading afresh
+                    // never answers `Current`, so this does not come back.)
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        match self.object.refresh(None) {
+                            Ok(refreshed) => self.apply(refreshed),
+                            Err(e) => io_code(&e, ffi::SQLITE_IOERR_READ),
+                        }
                     }
                     Err(e) => io_code(&e, ffi::SQLITE_IOERR_READ),
                 }
@@ -443,8 +449,11 @@ mod tests {
     fn request<'a>(path: &'a str, new_image: Option<&'a [u8]>) -> AttachRequest<'a> {
         AttachRequest {
             path,
-            lease: Duration::from_millis(100),
-            durable: false,
+            settings: Settings {
+                lease: Duration::from_millis(100),
+                durable: false,
+                shared: false,
+            },
             new_image,
             found: None,
         }

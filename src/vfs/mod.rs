@@ -35,6 +35,7 @@
 //! temporary files, which `temp_store=MEMORY` mostly avoids) go to the
 //! platform's default VFS unchanged.
 
+mod directory_check;
 #[cfg(not(feature = "kv"))]
 mod fs;
 mod io_methods;
@@ -45,6 +46,8 @@ mod main_file;
 mod object;
 mod sqlite_vfs;
 
+pub use directory_check::{CheckResult, DirectoryCheck};
+pub use object::Settings;
 pub use sqlite_vfs::register;
 
 /// The backend session images are kept in, chosen at build time (the `kv`
@@ -78,7 +81,7 @@ pub const BREAK_SUFFIX: &str = ".lock-break";
 use rusqlite::{ffi, Connection};
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The name sessions are opened with.
 pub const VFS_NAME: &str = "sessions";
@@ -89,6 +92,8 @@ pub(super) const LEASE_PARAM_C: &CStr = c"lease_ms";
 pub(super) const DEFAULT_LEASE_MS: i64 = 2000;
 /// The URI parameter that says whether a commit is fsynced (1) or not (0).
 pub(super) const DURABLE_PARAM_C: &CStr = c"durable";
+/// The URI parameter that says whether several hosts share the storage.
+pub(super) const SHARED_PARAM_C: &CStr = c"shared";
 /// The URI parameter that opens a template (see [`template_uri`]).
 pub(super) const TEMPLATE_PARAM_C: &CStr = c"template";
 
@@ -112,9 +117,8 @@ pub(super) const FCNTL_ATTACH: c_int = 0x5e55_0004;
 pub(super) const FCNTL_DETACH: c_int = 0x5e55_0005;
 pub(super) const FCNTL_IMAGE: c_int = 0x5e55_0006;
 
-/// The SQLite URI for a session file with the given lease, fsyncing each
-/// commit when `durable`.
-pub fn uri(path: &str, lease: Duration, durable: bool) -> String {
+/// The SQLite URI for a session file opened with `settings`.
+pub fn uri(path: &str, settings: Settings) -> String {
     let mut out = String::from("file:");
     for b in path.bytes() {
         match b {
@@ -123,9 +127,10 @@ pub fn uri(path: &str, lease: Duration, durable: bool) -> String {
         }
     }
     format!(
-        "{out}?lease_ms={}&durable={}",
-        lease.as_millis().max(1),
-        u8::from(durable)
+        "{out}?lease_ms={}&durable={}&shared={}",
+        settings.lease.as_millis().max(1),
+        u8::from(settings.durable),
+        u8::from(settings.shared)
     )
 }
 
@@ -153,8 +158,7 @@ pub enum AttachError {
 }
 
 /// Points the idle template connection `conn` at the session file at
-/// `path`, as if it had been opened there with [`uri`]`(path, lease,
-/// durable)`.
+/// `path`, as if it had been opened there with [`uri`]`(path, settings)`.
 ///
 /// * `new_image: None`: the file exists; two host calls (open, read), like
 ///   an open.
@@ -171,14 +175,12 @@ pub enum AttachError {
 pub fn attach(
     conn: &Connection,
     path: &str,
-    lease: Duration,
-    durable: bool,
+    settings: Settings,
     new_image: Option<&[u8]>,
 ) -> Result<(), AttachError> {
     let mut request = AttachRequest {
         path,
-        lease,
-        durable,
+        settings,
         new_image,
         found: None,
     };
@@ -223,8 +225,7 @@ pub fn detach(conn: &Connection) -> Result<(), c_int> {
 /// What `attach` passes through `sqlite3_file_control`.
 pub(super) struct AttachRequest<'a> {
     pub(super) path: &'a str,
-    pub(super) lease: Duration,
-    pub(super) durable: bool,
+    pub(super) settings: Settings,
     /// For a file not created yet: its first version.
     pub(super) new_image: Option<&'a [u8]>,
     /// Set by the VFS when it did not attach because a file was (`true`) or

@@ -19,6 +19,10 @@ pub struct Settings {
     pub lease: Duration,
     /// Make each published version durable before publishing it.
     pub durable: bool,
+    /// Several hosts use the storage at once (a directory on a distributed
+    /// filesystem): a writer makes sure it compares with what is published
+    /// now, not with what its host remembers of it.
+    pub shared: bool,
 }
 
 /// How the published version compares with the one a connection holds.

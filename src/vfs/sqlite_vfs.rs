@@ -6,7 +6,9 @@ use super::io_methods::Handle;
 use super::journal::{self, MemoryJournal};
 use super::main_file::{self, MainFile, OpenFailed};
 use super::object::Settings;
-use super::{DEFAULT_LEASE_MS, DURABLE_PARAM_C, LEASE_PARAM_C, TEMPLATE_PARAM_C, VFS_NAME_C};
+use super::{
+    DEFAULT_LEASE_MS, DURABLE_PARAM_C, LEASE_PARAM_C, SHARED_PARAM_C, TEMPLATE_PARAM_C, VFS_NAME_C,
+};
 use rusqlite::ffi;
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
@@ -116,9 +118,11 @@ unsafe extern "C" fn x_open(
         let may_create = flags & ffi::SQLITE_OPEN_CREATE != 0;
         let lease_ms = ffi::sqlite3_uri_int64(z_name, LEASE_PARAM_C.as_ptr(), DEFAULT_LEASE_MS);
         let durable = ffi::sqlite3_uri_boolean(z_name, DURABLE_PARAM_C.as_ptr(), 1) != 0;
+        let shared = ffi::sqlite3_uri_boolean(z_name, SHARED_PARAM_C.as_ptr(), 0) != 0;
         let settings = Settings {
             lease: Duration::from_millis(lease_ms.max(1) as u64),
             durable,
+            shared,
         };
         let main = if ffi::sqlite3_uri_boolean(z_name, TEMPLATE_PARAM_C.as_ptr(), 0) != 0 {
             MainFile::template()

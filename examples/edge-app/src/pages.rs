@@ -31,6 +31,13 @@ const USER_KEY: &str = "user";
 const MAX_USER_CHARS: usize = 64;
 /// Longest value the session page prints before cutting it short.
 const MAX_SHOWN_VALUE_CHARS: usize = 200;
+/// Set to `1` in the app's environment when several servers share the
+/// session directory on a distributed filesystem (`config.shared-directory`).
+const SHARED_DIRECTORY_VAR: &str = "SESSIONS_SHARED_DIRECTORY";
+/// Set to `1` to have every instance check the session directory before
+/// using it (`config.check-directory`); a failing directory answers 500 and
+/// logs what to change.
+const CHECK_DIRECTORY_VAR: &str = "SESSIONS_CHECK_DIRECTORY";
 
 enum Route {
     Home,
@@ -108,6 +115,8 @@ fn config() -> Config {
         busy_timeout_ms: None,
         lock_lease_ms: None,
         durability: None,
+        shared_directory: env_flag(SHARED_DIRECTORY_VAR),
+        check_directory: env_flag(CHECK_DIRECTORY_VAR),
         file_name_secret: None,
         signing_keys: None,
         cookie: CookieConfig {
@@ -122,6 +131,14 @@ fn config() -> Config {
             persistent: None,
         },
     }
+}
+
+/// A yes/no setting from the environment the host gives the app
+/// (`edge-server --env`, `wasmtime serve --env`); unset is the store's default.
+fn env_flag(name: &str) -> Option<bool> {
+    std::env::var(name)
+        .ok()
+        .map(|v| matches!(v.as_str(), "1" | "true"))
 }
 
 /// Headers every response that depends on the session carries: its

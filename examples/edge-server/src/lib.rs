@@ -105,6 +105,10 @@ pub struct ServerOptions {
     /// Pass the guest's stderr to the host's. Default `true`: the demo app
     /// logs store failures there.
     pub inherit_stderr: bool,
+    /// Environment variables every instance sees (and no others). The demo
+    /// app takes its multi-host store settings from there: see
+    /// `examples/edge-app`. Default none.
+    pub env: Vec<(String, String)>,
 }
 
 impl ServerOptions {
@@ -123,6 +127,7 @@ impl ServerOptions {
             request_timeout: Duration::from_secs(30),
             cache_dir,
             inherit_stderr: true,
+            env: Vec::new(),
         }
     }
 }
@@ -140,6 +145,7 @@ struct Inner {
     slots: Arc<Semaphore>,
     request_timeout: Duration,
     inherit_stderr: bool,
+    env: Vec<(String, String)>,
 }
 
 impl EdgeServer {
@@ -171,6 +177,7 @@ impl EdgeServer {
             slots: Arc::new(Semaphore::new(options.max_concurrent_requests as usize)),
             request_timeout: options.request_timeout,
             inherit_stderr: options.inherit_stderr,
+            env: options.env.clone(),
         })))
     }
 
@@ -222,7 +229,12 @@ impl EdgeServer {
         let inner = &self.0;
         // Wait for a free slot instead of failing instantiation on a full pool.
         let slot = inner.slots.clone().acquire_owned().await?;
-        let state = ServerState::new(&inner.storage, &inner.guest_dir, inner.inherit_stderr)?;
+        let state = ServerState::new(
+            &inner.storage,
+            &inner.guest_dir,
+            inner.inherit_stderr,
+            &inner.env,
+        )?;
         let mut store = Store::new(inner.pre.engine(), state);
         let (sender, receiver) = oneshot::channel();
         let req = store
@@ -285,7 +297,26 @@ impl EdgeServer {
             slots: inner.slots.clone(),
             request_timeout: inner.request_timeout,
             inherit_stderr: inner.inherit_stderr,
+            env: inner.env.clone(),
         })))
+    }
+
+    /// The same server, with `env` as every instance's environment
+    /// (see [`ServerOptions::env`]).
+    pub fn with_env(&self, env: &[(&str, &str)]) -> Self {
+        let inner = &self.0;
+        Self(Arc::new(Inner {
+            pre: inner.pre.clone(),
+            storage: inner.storage.clone(),
+            guest_dir: inner.guest_dir.clone(),
+            slots: inner.slots.clone(),
+            request_timeout: inner.request_timeout,
+            inherit_stderr: inner.inherit_stderr,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }))
     }
 
     /// Where each instance keeps its sessions.

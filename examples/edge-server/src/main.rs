@@ -15,7 +15,11 @@
 //! demo the artifacts crate built (its key-value build with `--kv` or
 //! `--kv-cluster`, which opens the bucket `default`). `--port 0` picks a
 //! free port. With `--kv`, every key is stored under `--kv-prefix` (default
-//! none, as Spin's Redis store keeps keys).
+//! none, as Spin's Redis store keeps keys). `--env NAME=VALUE` (repeated)
+//! sets the guest's environment, empty by default; several servers sharing
+//! one directory on a distributed filesystem take
+//! `--env SESSIONS_SHARED_DIRECTORY=1` (see the README, "Several hosts, one
+//! directory").
 
 use std::path::PathBuf;
 
@@ -28,7 +32,7 @@ use sqlite_sessions_host::SessionStorage;
 const BUCKET: &str = "default";
 
 const USAGE: &str = "usage: edge-server [--port N] [--component FILE.wasm] \
-                     [--dir PATH | --kv URL | --kv-cluster URL,URL,...] [--kv-prefix PREFIX]";
+                     [--dir PATH | --kv URL | --kv-cluster URL,URL,...] [--kv-prefix PREFIX] [--env NAME=VALUE]...";
 
 /// Where the sessions go.
 enum Backend {
@@ -43,6 +47,8 @@ struct Args {
     kv_prefix: String,
     /// `None`: the composed demo the artifacts crate built.
     component: Option<PathBuf>,
+    /// The guest's environment.
+    env: Vec<(String, String)>,
 }
 
 #[tokio::main]
@@ -93,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut options = ServerOptions::new(&component, storage);
     options.addr.set_port(args.port);
+    options.env = args.env;
 
     let server = EdgeServer::new(&options)?;
     let running = server.bind(options.addr).await?;
@@ -101,8 +108,13 @@ async fn main() -> anyhow::Result<()> {
     println!("  sessions:  {where_}");
     println!("  component: {}", component.display());
     if let Backend::Dir(dir) = &args.backend {
+        let env: String = options
+            .env
+            .iter()
+            .map(|(name, value)| format!(" --env {name}={value}"))
+            .collect();
         println!(
-            "  the same under the wasmtime CLI: wasmtime serve -S cli --addr {addr} --dir {}::/sessions {}",
+            "  the same under the wasmtime CLI: wasmtime serve -S cli --addr {addr} --dir {}::/sessions{env} {}",
             dir.display(),
             component.display()
         );
@@ -122,6 +134,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut cluster = None;
     let mut kv_prefix = String::new();
     let mut component = None;
+    let mut env = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -147,6 +160,13 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--kv-prefix" => kv_prefix = value()?,
             "--component" => component = Some(PathBuf::from(value()?)),
+            "--env" => {
+                let v = value()?;
+                let (name, val) = v
+                    .split_once('=')
+                    .with_context(|| format!("--env {v}: expected NAME=VALUE"))?;
+                env.push((name.to_owned(), val.to_owned()));
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -165,5 +185,6 @@ fn parse_args() -> anyhow::Result<Args> {
         backend,
         kv_prefix,
         component,
+        env,
     })
 }

@@ -20,19 +20,21 @@ pub(crate) struct ServerState {
 
 impl ServerState {
     /// A fresh context whose `guest_dir` is the host's session directory,
-    /// read and write, or which may open the buckets of `storage`. Nothing
-    /// else of the host's filesystem, environment or network is visible to
-    /// the guest.
+    /// read and write, or which may open the buckets of `storage`, with
+    /// `env` as its environment. Nothing else of the host's filesystem,
+    /// environment or network is visible to the guest.
     pub(crate) fn new(
         storage: &SessionStorage,
         guest_dir: &str,
         inherit_stderr: bool,
+        env: &[(String, String)],
     ) -> anyhow::Result<Self> {
         let wasi = sqlite_sessions_host::wasi::storage_ctx(
             storage,
             guest_dir,
             FsPerms::ReadWrite,
             |wasi| {
+                wasi.envs(env);
                 if inherit_stderr {
                     // The app logs store failures there; the visitor sees
                     // only a generic error page.

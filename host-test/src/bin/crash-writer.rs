@@ -5,8 +5,10 @@
 //! every acknowledged key survived and the file is sound.
 //!
 //! Usage: `crash-writer (--dir PATH | --kv URL | --kv-cluster URL,URL,...)
-//! [--kv-prefix P] --id ID --from N [--lease-ms MS]`; with `--kv` it runs the
-//! store's key-value build on the bucket `default`.
+//! [--kv-prefix P] --id ID --from N [--lease-ms MS] [--shared-directory]`; with
+//! `--kv` it runs the store's key-value build on the bucket `default`;
+//! `--shared-directory` is for a directory several hosts share
+//! (`tests/shared_dir.rs`).
 
 use anyhow::{bail, Context};
 use host_test::fixtures::BUCKET;
@@ -21,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     let mut id = None;
     let mut from = 0u64;
     let mut lease_ms = 200u32;
+    let mut shared_directory = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
@@ -32,11 +35,12 @@ fn main() -> anyhow::Result<()> {
             "--id" => id = Some(value()?),
             "--from" => from = value()?.parse()?,
             "--lease-ms" => lease_ms = value()?.parse()?,
+            "--shared-directory" => shared_directory = true,
             other => bail!("unknown argument {other:?}"),
         }
     }
     let Some(id) = id else {
-        bail!("usage: crash-writer (--dir PATH | --kv URL | --kv-cluster URLS) --id ID --from N [--lease-ms MS]");
+        bail!("usage: crash-writer (--dir PATH | --kv URL | --kv-cluster URLS) --id ID --from N [--lease-ms MS] [--shared-directory]");
     };
     let options = RedisOptions {
         key_prefix: prefix,
@@ -70,6 +74,9 @@ fn main() -> anyhow::Result<()> {
     }
     config.lock_lease_ms = Some(lease_ms);
     config.busy_timeout_ms = Some(30_000);
+    if shared_directory {
+        config.shared_directory = Some(true);
+    }
     // Every round adds keys; long runs pass the default 1,024.
     config.max_keys = Some(1_000_000);
     let mut out = std::io::stdout().lock();

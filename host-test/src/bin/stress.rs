@@ -6,6 +6,7 @@
 //! ```text
 //! stress increment (--dir D | --kv URL | --kv-cluster URL,URL,...) [--kv-prefix P]
 //!        --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH]
+//!        [--shared-directory] [--check-directory]
 //! ```
 //!
 //! Loads session `ID` (which must exist) from directory `D` (or from the
@@ -13,7 +14,9 @@
 //! `K` (default `n`) `N` times by 1, retrying `busy` answers. With
 //! `--wait-for`, it prints `ready` once the instance is up and the session
 //! loaded, then waits until `PATH` exists before starting, so that a test can
-//! start several processes at the same moment. At the end it prints one line:
+//! start several processes at the same moment. `--shared-directory` and
+//! `--check-directory` set the store's settings of those names (several
+//! hosts, each process playing one). At the end it prints one line:
 //! `done last=<value> busy_retries=<n> elapsed_ms=<ms> start_ms=<unix ms> end_ms=<unix ms>`.
 
 use anyhow::{bail, Context as _};
@@ -32,6 +35,8 @@ struct Args {
     count: u32,
     busy_timeout_ms: u32,
     wait_for: Option<PathBuf>,
+    shared_directory: bool,
+    check_directory: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +52,12 @@ fn main() -> anyhow::Result<()> {
     config.busy_timeout_ms = Some(args.busy_timeout_ms);
     if kv {
         config.directory = BUCKET.to_owned();
+    }
+    if args.shared_directory {
+        config.shared_directory = Some(true);
+    }
+    if args.check_directory {
+        config.check_directory = Some(true);
     }
     let mut start_ms = 0;
     let run = stress::increment_worker(
@@ -87,14 +98,24 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     match it.next().as_deref() {
         Some("increment") => {}
-        other => bail!("usage: stress increment (--dir D | --kv URL | --kv-cluster URLS) [--kv-prefix P] --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH] (got {other:?})"),
+        other => bail!("usage: stress increment (--dir D | --kv URL | --kv-cluster URLS) [--kv-prefix P] --id ID --count N [--key K] [--busy-timeout-ms MS] [--wait-for PATH] [--shared-directory] [--check-directory] (got {other:?})"),
     }
     let (mut dir, mut id, mut count) = (None, None, None);
     let (mut kv, mut cluster, mut prefix) = (None, None, String::new());
     let mut key = "n".to_string();
     let mut busy_timeout_ms = 60_000;
     let mut wait_for = None;
+    let (mut shared_directory, mut check_directory) = (false, false);
     while let Some(flag) = it.next() {
+        let switch = match flag.as_str() {
+            "--shared-directory" => Some(&mut shared_directory),
+            "--check-directory" => Some(&mut check_directory),
+            _ => None,
+        };
+        if let Some(switch) = switch {
+            *switch = true;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--dir" => dir = Some(PathBuf::from(value)),
@@ -135,5 +156,7 @@ fn parse_args() -> anyhow::Result<Args> {
         count: count.context("--count is required")?,
         busy_timeout_ms,
         wait_for,
+        shared_directory,
+        check_directory,
     })
 }

@@ -1,11 +1,12 @@
 //! The host-call counter (`Request::host_calls`): it counts, it is
 //! deterministic, and it tells operations apart. The filesystem-call budget
-//! of the session cycle (at most 12) is asserted as upper bounds per step, so
+//! of the session cycle (at most 13) is asserted as upper bounds per step, so
 //! a change that adds calls fails here; `bench` prints the exact figures. Run
 //! with `--nocapture` to see them.
 
 use sqlite_sessions_host::{
-    default_config, FakeClock, HostCallCounts, Request, RequestOptions, Runtime, RuntimeOptions,
+    default_config, Config, FakeClock, HostCallCounts, Request, RequestOptions, Runtime,
+    RuntimeOptions,
 };
 use std::path::Path;
 
@@ -39,17 +40,31 @@ struct Cycle {
     /// open + load + get + set, counted in one go (no reset in between).
     open_load_get_set: HostCallCounts,
     whole: HostCallCounts,
+    /// `memory.grow`s during the cycle: none, the initial memory is sized
+    /// for it (`.cargo/config.toml`), and each grow costs the host.
+    grows: u32,
 }
 
 /// One cycle: fresh instance, open, load `id`, get `user`, set `counter` to
 /// the value it already has (so every run sees the same files), drop.
 fn cycle(runtime: &Runtime, dir: &Path, clock: &FakeClock, id: &str) -> Cycle {
+    cycle_with(runtime, dir, clock, id, &default_config())
+}
+
+/// [`cycle`] with the store opened with `config`.
+fn cycle_with(
+    runtime: &Runtime,
+    dir: &Path,
+    clock: &FakeClock,
+    id: &str,
+    config: &Config,
+) -> Cycle {
     let mut req: Request = runtime.request_with(dir, options(clock)).unwrap();
     let instantiate = req.host_calls();
     let step = |req: &mut Request, before: &HostCallCounts| req.host_calls().since(before);
 
     let t0 = req.host_calls();
-    let store = req.open_store(&default_config()).unwrap().unwrap();
+    let store = req.open_store(config).unwrap().unwrap();
     let open = step(&mut req, &t0);
     let t1 = req.host_calls();
     let s = req.store(&store).load(id).unwrap().unwrap().unwrap();
@@ -66,6 +81,7 @@ fn cycle(runtime: &Runtime, dir: &Path, clock: &FakeClock, id: &str) -> Cycle {
     req.drop_store(store).unwrap();
     let drop = step(&mut req, &t4);
     let whole = req.host_calls();
+    let grows = req.memory_stats().grows;
     Cycle {
         instantiate,
         open,
@@ -75,7 +91,46 @@ fn cycle(runtime: &Runtime, dir: &Path, clock: &FakeClock, id: &str) -> Cycle {
         drop,
         open_load_get_set,
         whole,
+        grows,
     }
+}
+
+/// `shared-directory` costs a writer exactly one call: the exclusive create
+/// of the session file's name that makes the host look it up afresh (and
+/// fails, since the file exists). Reads cost what they cost without it.
+#[test]
+fn a_shared_directory_adds_one_call_to_each_write_and_none_to_reads() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let runtime = host_test::runtime();
+    let clock = FakeClock::default();
+    let id = seed(runtime, dir.path(), &clock)?;
+    let shared = Config {
+        shared_directory: Some(true),
+        ..default_config()
+    };
+    let one_host = cycle(runtime, dir.path(), &clock, &id);
+    let several = cycle_with(runtime, dir.path(), &clock, &id, &shared);
+    println!("set, one host:          {}", one_host.set);
+    println!("set, shared directory:  {}", several.set);
+    assert_eq!(several.load, one_host.load);
+    assert_eq!(several.get, one_host.get);
+    assert_eq!(
+        several.set.filesystem(),
+        one_host.set.filesystem() + 1,
+        "{} against {}",
+        several.set,
+        one_host.set
+    );
+    assert_eq!(
+        several.set.get("descriptor.open-at"),
+        one_host.set.get("descriptor.open-at") + 1
+    );
+    // The probe created nothing: the session file is as the set left it.
+    assert_eq!(
+        host_test::fixtures::integrity(&host_test::fixtures::session_path(dir.path(), &id)),
+        "ok"
+    );
+    Ok(())
 }
 
 #[test]
@@ -128,13 +183,15 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
     );
 
     // The budget, step by step (see `src/vfs/mod.rs` for why each call is
-    // there): open = get-directories; load = open + read; get = one stat;
-    // set = lock-file create, stat, write, sync, rename, set-times on the
-    // published file, drop of the replaced file; drop = the descriptor.
+    // there): open = get-directories; load = open + read; get = the loaded
+    // file's identity and the name's (`metadata-hash`, `metadata-hash-at`);
+    // set = lock-file create, the name's identity (the file's is known by
+    // then), write, sync, rename, set-times on the published file, drop of
+    // the replaced file; drop = the descriptor.
     let budget = [
         ("open store", &first.open, 1),
         ("load", &first.load, 2),
-        ("get", &first.get, 1),
+        ("get", &first.get, 2),
         ("set", &first.set, 7),
         ("drop", &first.drop, 1),
     ];
@@ -145,12 +202,42 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
             counts.filesystem()
         );
     }
+    assert_eq!(first.grows, 0, "the cycle grew the instance's memory");
     assert!(
-        first.whole.filesystem() <= 12,
-        "cycle: {} filesystem calls, budget 12: {}",
+        first.whole.filesystem() <= 13,
+        "cycle: {} filesystem calls, budget 13: {}",
         first.whole.filesystem(),
         first.whole
     );
+    // A replaced file is told by identity (never by its link count, which a
+    // trash keeps up), and the file's identity is asked once per version.
+    assert_eq!(
+        first.get.get("descriptor.metadata-hash"),
+        1,
+        "{}",
+        first.get
+    );
+    assert_eq!(
+        first.get.get("descriptor.metadata-hash-at"),
+        1,
+        "{}",
+        first.get
+    );
+    assert_eq!(
+        first.set.get("descriptor.metadata-hash"),
+        0,
+        "{}",
+        first.set
+    );
+    assert_eq!(
+        first.set.get("descriptor.metadata-hash-at"),
+        1,
+        "{}",
+        first.set
+    );
+    for step in [&first.get, &first.set] {
+        assert_eq!(step.get("descriptor.stat"), 0, "{step}");
+    }
     // Reads take no lock: nothing but the set creates or renames anything.
     for (step, counts) in [("load", &first.load), ("get", &first.get)] {
         for f in [

@@ -20,6 +20,7 @@ mod api;
 mod atomic;
 mod concurrency;
 mod cookies;
+mod directory_check;
 mod faults;
 mod host_calls;
 mod hostile_fs;

@@ -469,7 +469,7 @@ fn nothing_but_session_files_is_ever_touched() {
 
 #[test]
 fn locks_left_by_writers_that_died_creating_a_session_are_removed() {
-    const LEASE: Duration = Duration::from_secs(1);
+    const LEASE: Duration = Duration::from_millis(400);
     let env = fast_env(Config {
         lock_lease_ms: Some(LEASE.as_millis() as u32),
         ..default_config()
@@ -482,33 +482,63 @@ fn locks_left_by_writers_that_died_creating_a_session_are_removed() {
     let lock_named =
         |c: char| shard.join(format!("{shard_name}{}.db.lock", c.to_string().repeat(62)));
     // What a writer that died (or lapsed) creating a session leaves: its
-    // lock, holding a half-written first version, and no session file. Its
-    // mtime is its holder's last sign of life: an hour ago stands for "died
-    // an hour ago" (the sweep compares it with the filesystem's now, so
-    // this is the same as waiting).
-    let plant = |file: &Path, last_touched: SystemTime| {
+    // lock, holding a half-written first version, and no session file.
+    // Its mtime was stamped by its host's clock, which may be far from the
+    // sweeper's: only whether it changes counts.
+    let plant = |file: &Path, stamped: SystemTime| {
         std::fs::write(file, b"SQLite format 3\0 half written").unwrap();
-        set_mtime(file, last_touched);
+        set_mtime(file, stamped);
     };
-    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
     let dead = lock_named('a');
-    plant(&dead, an_hour_ago);
-    // Touched within the last two leases: its creator may be at work.
-    let young = lock_named('b');
-    plant(&young, SystemTime::now());
+    plant(&dead, SystemTime::now() - Duration::from_secs(3600));
+    // Stamped by a host whose clock runs a year ahead: dead all the same.
+    let dead_ahead = lock_named('b');
+    plant(
+        &dead_ahead,
+        SystemTime::now() + Duration::from_secs(365 * 86_400),
+    );
+    // A creator at work, whose clock runs a year behind: its mtime looks
+    // ancient, but it renews (touches) its lock every eighth of a lease.
+    let alive = lock_named('c');
+    let behind = SystemTime::now() - Duration::from_secs(365 * 86_400);
+    plant(&alive, behind);
     // A lock beside an existing session belongs to its breakers, and a file
     // not named after a session is not the sweep's at all.
     let beside_live = PathBuf::from(format!("{}.lock", live_file.display()));
-    plant(&beside_live, an_hour_ago);
+    plant(&beside_live, SystemTime::now() - Duration::from_secs(3600));
     let foreign = shard.join("notes.txt.lock");
-    plant(&foreign, an_hour_ago);
+    plant(&foreign, SystemTime::now() - Duration::from_secs(3600));
 
-    let (_, examined, deleted) = full_pass(&env, &clock, 1_000);
-    assert_eq!((examined, deleted), (1, 0), "orphans are not sessions");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renewer = {
+        let (stop, alive) = (stop.clone(), alive.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                set_mtime(&alive, behind + Duration::from_millis(n));
+                std::thread::sleep(LEASE / 8);
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let (calls, examined, deleted) = full_pass(&env, &clock, 1_000);
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    renewer.join().unwrap();
+    assert_eq!(
+        (calls, examined, deleted),
+        (1, 1, 0),
+        "orphans are not sessions"
+    );
+    // Judged by watching for a whole lease, within one slice, and no longer.
+    assert!(took >= LEASE, "judged after {took:?}, lease {LEASE:?}");
+    assert!(took < LEASE * 4 + Duration::from_secs(2), "took {took:?}");
     assert!(!dead.exists(), "the dead creator's lock is removed");
-    assert!(young.exists(), "a young one is left");
+    assert!(!dead_ahead.exists(), "whatever clock stamped it");
+    assert!(alive.exists(), "a lock that changes is left");
     assert!(beside_live.exists() && foreign.exists());
-    // The break directories it held while judging are gone.
+    // The break directories it held while taking them over are gone.
     let breaks: Vec<_> = std::fs::read_dir(&shard)
         .unwrap()
         .flatten()
@@ -517,11 +547,10 @@ fn locks_left_by_writers_that_died_creating_a_session_are_removed() {
         .collect();
     assert!(breaks.is_empty(), "{breaks:?}");
 
-    // Once it, too, has gone untouched for more than two leases, the next
-    // pass (here in slices of one) takes it.
-    set_mtime(&young, SystemTime::now() - LEASE * 3);
+    // Once its creator stops, the next pass (here in slices of one) takes
+    // it too.
     full_pass(&env, &clock, 1);
-    assert!(!young.exists());
+    assert!(!alive.exists());
     assert!(beside_live.exists() && foreign.exists());
     assert!(live_file.exists());
 }

@@ -26,6 +26,7 @@ pub fn variant_name(e: &Error) -> &'static str {
         Error::Busy => "busy",
         Error::Storage(_) => "storage",
         Error::Config(_) => "config",
+        Error::UnsafeDirectory(_) => "unsafe-directory",
     }
 }
 

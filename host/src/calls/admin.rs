@@ -26,7 +26,7 @@
 //! ```
 
 use super::handles::StoreHandle;
-use crate::bindings::exports::sqlite_sessions::store::admin::{Listing, SessionDump};
+use crate::bindings::exports::sqlite_sessions::store::admin::{CheckResult, Listing, SessionDump};
 use crate::bindings::exports::sqlite_sessions::store::sessions::Error;
 use crate::request::Request;
 
@@ -39,6 +39,15 @@ pub struct AdminRef<'a> {
 impl<'a> AdminRef<'a> {
     pub(super) fn new(req: &'a mut Request, store: StoreHandle) -> Self {
         Self { req, store }
+    }
+
+    /// `admin.check-directory`: the directory self-check's result for every
+    /// property the store relies on, as this host's mount behaves.
+    pub fn check_directory(&mut self) -> anyhow::Result<Result<Vec<CheckResult>, Error>> {
+        let (store, instance) = self.req.parts_mut();
+        Ok(instance
+            .sqlite_sessions_store_admin()
+            .call_check_directory(store, self.store.resource())?)
     }
 
     /// `admin.list-sessions`: one slice of a listing of the directory.

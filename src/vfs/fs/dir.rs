@@ -23,9 +23,11 @@ pub fn check_root(directory: &str) -> Result<(), String> {
     }
 }
 
-/// Whether anything exists at `path`.
+/// Whether anything exists at `path`, other than an empty file (which the
+/// VFS reads as no session in a shared directory, see `FileObject::try_load`,
+/// and as a damaged one elsewhere, without asking this).
 pub fn exists(path: &str) -> io::Result<bool> {
-    Ok(raw::stat(path)?.is_some())
+    Ok(size(path)?.is_some_and(|n| n > 0))
 }
 
 /// The file's size in bytes, if it exists.
@@ -96,4 +98,10 @@ pub fn list_dirs(dir: &str) -> io::Result<Vec<(String, bool)>> {
         .collect())
 }
 
-pub use super::lease::remove_orphan as remove_orphaned_lock;
+pub use super::lease::OrphanWatch;
+
+/// The self-check of the directory: whether it does what the store relies
+/// on (see `fs::check`). An error means the checks could not run at all.
+pub fn check(directory: &str) -> io::Result<Vec<crate::vfs::CheckResult>> {
+    super::check::check(directory)
+}

@@ -223,9 +223,10 @@ impl LeaseLock {
     ///
     /// The hint comes after the rename so that a lock file's mtime only ever
     /// records its holder's activity (create, write, renewal, adoption):
-    /// that is how [`remove_orphan`] tells a dead creator's lock from a live
-    /// one. A crash between the two leaves the write time as the hint, which
-    /// costs the sweep one open, where it is repaired.
+    /// that is how waiters and the sweep ([`OrphanWatch`]) tell a dead
+    /// holder's lock from a live one. A crash between the two leaves the
+    /// write time as the hint, which costs the sweep one open, where it is
+    /// repaired.
     pub fn commit(
         &mut self,
         image: &[u8],
@@ -275,65 +276,79 @@ impl LeaseLock {
     }
 }
 
-/// How many leases a lock file with no session file beside it must have
-/// gone unchanged before [`remove_orphan`] removes it. A live holder changes
-/// its lock at least every quarter lease and gives up after half of one; the
-/// margin covers coarse filesystem timestamps.
-const ORPHAN_LEASES: u32 = 2;
-
-/// Removes `<db>.lock` when `db_path` does not exist and the lock's holder
-/// is gone; returns whether it did.
+/// The locks that writers which died creating a session left with no
+/// session file beside them, judged and cleared as a waiter would.
 ///
-/// A writer that dies (or lapses) while creating a session leaves its lock
-/// file with nothing beside it. No breaker ever comes for it: a breaker is a
-/// later writer of the same id, and a new session's id is random and its
-/// cookie was never sent. The sweep calls this instead.
+/// No breaker ever comes for such a lock: a breaker is a later writer of the
+/// same id, and a new session's id is random and its cookie was never sent.
+/// So the sweep plays the waiter: it watches each lock's mtime on its own
+/// monotonic clock, and once a lock has stood unchanged for a whole lease it
+/// takes the lock over exactly as a breaker does (one breaker at a time,
+/// under the break directory) and releases it, which removes it. A live
+/// holder changes its lock at least every quarter lease and stops modifying
+/// after half of one, so a lock unchanged for a whole lease has no holder
+/// that may still publish; a lock another writer merely took over stays the
+/// next breaker's business. Nothing compares a time stamped by one host's
+/// clock with another's: mtimes are only compared with each other, and the
+/// lease is measured on the sweeper's clock.
 ///
-/// "Gone" is decided as a breaker decides, by comparing the filesystem's
-/// times with each other, never with the guest's wall clock. Holding the
-/// break directory (so no breaker or other sweeper is at work), it compares
-/// the lock's mtime with the break directory's, which the filesystem stamped
-/// just now. A lock's mtime only ever records its holder's activity (its
-/// create, write, renewals; the expiry hint goes on the published file,
-/// after the rename, see [`LeaseLock::commit`]).
+/// The watch is bounded: [`OrphanWatch::settle`] waits until the lock it
+/// began to watch last has been watched for one lease, then judges them all
+/// once; a lock that changed meanwhile is left for the next pass.
 ///
-/// The residual risk is the breaker's: a holder paused for two leases
+/// The residual risk is the breaker's: a holder paused for a whole lease
 /// between its last lease check and its rename could find its lock gone
 /// (its rename then fails, and nothing is published).
-pub fn remove_orphan(db_path: &str, lease: Duration) -> io::Result<bool> {
-    // The common case, a lock beside its session: a breaker's business, and
-    // no reason to get in a breaker's way with the break directory.
-    if raw::stat(db_path)?.is_some() {
-        return Ok(false);
+pub struct OrphanWatch {
+    lease: Duration,
+    watched: Vec<LeaseLock>,
+    /// When the last lock was first seen.
+    last_seen: Option<Instant>,
+}
+
+impl OrphanWatch {
+    pub fn new(lease: Duration) -> OrphanWatch {
+        OrphanWatch {
+            lease,
+            watched: Vec::new(),
+            last_seen: None,
+        }
     }
-    let lock_path = format!("{db_path}{LOCK_SUFFIX}");
-    let break_dir = format!("{db_path}{BREAK_SUFFIX}");
-    match raw::create_dir(&break_dir) {
-        Ok(()) => {}
-        // A breaker (or another sweeper) is at work: not ours to judge.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(e) => return Err(e),
-    }
-    let outcome = (|| {
-        let (Some(now), Some(touched)) = (mtime_of(&break_dir)?, mtime_of(&lock_path)?) else {
-            return Ok(false);
-        };
-        // Created meanwhile (by a holder that was alive after all).
+
+    /// Starts watching `<db>.lock`, if `db_path` has no session file
+    /// beside it (a lock beside its session is a breaker's business). A
+    /// lock released meanwhile is simply gone; one that can be taken at once
+    /// is taken and released.
+    pub fn watch(&mut self, db_path: &str) -> io::Result<()> {
         if raw::stat(db_path)?.is_some() {
-            return Ok(false);
+            return Ok(());
         }
-        let idle = now.duration_since(touched).unwrap_or_default();
-        if idle <= lease * ORPHAN_LEASES {
-            return Ok(false);
+        let mut lock = LeaseLock::new(db_path, self.lease);
+        if lock.try_acquire()? {
+            return lock.release();
         }
-        match raw::remove_file(&lock_path) {
-            Ok(()) => Ok(true),
-            Err(e) if raw::is_not_found(&e) => Ok(false),
-            Err(e) => Err(e),
+        self.watched.push(lock);
+        self.last_seen = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Waits until every watched lock has been watched for one lease (at
+    /// most one lease from now), then takes over and removes each one that
+    /// stood unchanged all along. Returns how many it removed.
+    pub fn settle(self) -> io::Result<u32> {
+        let Some(last_seen) = self.last_seen else {
+            return Ok(0);
+        };
+        std::thread::sleep(self.lease.saturating_sub(last_seen.elapsed()));
+        let mut removed = 0;
+        for mut lock in self.watched {
+            if lock.try_acquire()? {
+                lock.release()?;
+                removed += 1;
+            }
         }
-    })();
-    let _ = raw::remove_dir(&break_dir);
-    outcome
+        Ok(removed)
+    }
 }
 
 /// Records `mtime` in `watch`; true once it has been unchanged for `lease`.
@@ -370,50 +385,96 @@ mod tests {
         dead.held = None;
     }
 
+    fn exists(path: &str) -> bool {
+        std::path::Path::new(path).exists()
+    }
+
     #[test]
-    fn an_orphaned_lock_of_a_session_never_created_is_removed_after_two_leases() {
+    fn an_orphaned_lock_is_removed_once_watched_unchanged_for_a_lease() {
         let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
-        // Long enough that a loaded machine's stall between a touch and the
-        // judgement cannot pass for two leases.
+        let lock = format!("{db}.lock");
         let lease = Duration::from_millis(200);
         leave_a_dead_holders_lock(&db, lease);
-        let lock = format!("{db}.lock");
+        // Stamped by a host whose clock runs far ahead: only the watch on
+        // the sweeper's own clock counts, so it is removed all the same.
+        let ahead = SystemTime::now() + Duration::from_secs(86_400 * 365);
+        raw::set_mtime(&lock, Some(ahead)).unwrap();
 
-        // Too recent: its holder may still be at work.
-        assert!(!remove_orphan(&db, lease).unwrap());
-        assert!(std::path::Path::new(&lock).exists());
-        // Old by its creation, but touched just now (a renewal, an
-        // adoption): alive.
-        std::thread::sleep(lease * (ORPHAN_LEASES + 1));
-        raw::set_mtime(&lock, None).unwrap();
-        assert!(!remove_orphan(&db, lease).unwrap());
-        assert!(std::path::Path::new(&lock).exists());
-        std::thread::sleep(lease * (ORPHAN_LEASES + 1));
-        assert!(remove_orphan(&db, lease).unwrap());
-        assert!(!std::path::Path::new(&lock).exists());
-        assert!(!std::path::Path::new(&format!("{db}.lock-break")).exists());
-        // Nothing left to remove.
-        assert!(!remove_orphan(&db, lease).unwrap());
+        let started = Instant::now();
+        let mut watch = OrphanWatch::new(lease);
+        watch.watch(&db).unwrap();
+        assert!(exists(&lock), "not judged at first sight");
+        assert_eq!(watch.settle().unwrap(), 1);
+        let waited = started.elapsed();
+        assert!(waited >= lease, "judged after {waited:?}, lease {lease:?}");
+        assert!(waited < lease * 3, "the watch is bounded: {waited:?}");
+        assert!(!exists(&lock));
+        assert!(!exists(&format!("{db}.lock-break")));
+        assert!(!exists(&db), "the sweep creates no session");
+    }
+
+    #[test]
+    fn a_lock_that_changes_while_watched_is_left_for_the_next_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_in(&dir);
+        let lock = format!("{db}.lock");
+        let lease = Duration::from_millis(200);
+        leave_a_dead_holders_lock(&db, lease);
+        // Stamped by a host whose clock runs years behind: however old its
+        // mtime looks, a lock that changes is alive.
+        let behind = std::time::UNIX_EPOCH + Duration::from_secs(946_684_800);
+        raw::set_mtime(&lock, Some(behind)).unwrap();
+        let mut watch = OrphanWatch::new(lease);
+        watch.watch(&db).unwrap();
+        std::thread::sleep(lease / 2);
+        // A renewal, by that slow clock.
+        raw::set_mtime(&lock, Some(behind + Duration::from_secs(1))).unwrap();
+        assert_eq!(watch.settle().unwrap(), 0);
+        assert!(exists(&lock));
     }
 
     #[test]
     fn a_lock_beside_a_session_or_under_a_breaker_is_not_an_orphan() {
         let dir = tempfile::tempdir().unwrap();
         let db = db_in(&dir);
-        let lease = Duration::from_millis(20);
+        let lease = Duration::from_millis(50);
         std::fs::write(&db, b"a session").unwrap();
         leave_a_dead_holders_lock(&db, lease);
-        std::thread::sleep(lease * (ORPHAN_LEASES + 1));
-        // The session exists: the lock is a breaker's business.
-        assert!(!remove_orphan(&db, lease).unwrap());
+        // The session exists: the lock is a breaker's business, and nothing
+        // is watched, so nothing is waited for.
+        let mut watch = OrphanWatch::new(lease);
+        watch.watch(&db).unwrap();
+        let started = Instant::now();
+        assert_eq!(watch.settle().unwrap(), 0);
+        assert!(started.elapsed() < lease);
         std::fs::remove_file(&db).unwrap();
         // A breaker holds the break directory: left alone as well.
         raw::create_dir(&format!("{db}.lock-break")).unwrap();
-        assert!(!remove_orphan(&db, lease).unwrap());
-        assert!(std::path::Path::new(&format!("{db}.lock")).exists());
+        let mut watch = OrphanWatch::new(lease);
+        watch.watch(&db).unwrap();
+        assert_eq!(watch.settle().unwrap(), 0);
+        assert!(exists(&format!("{db}.lock")));
         raw::remove_dir(&format!("{db}.lock-break")).unwrap();
-        assert!(remove_orphan(&db, lease).unwrap());
+        let mut watch = OrphanWatch::new(lease);
+        watch.watch(&db).unwrap();
+        assert_eq!(watch.settle().unwrap(), 1);
+        assert!(!exists(&format!("{db}.lock")));
+    }
+
+    #[test]
+    fn a_lock_released_before_the_watch_is_not_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_in(&dir);
+        let lease = Duration::from_secs(10);
+        // No lock at all (its holder released it since the listing): the
+        // watch takes the free lock, gives it back, and waits for nothing.
+        let mut watch = OrphanWatch::new(lease);
+        watch.watch(&db).unwrap();
+        let started = Instant::now();
+        assert_eq!(watch.settle().unwrap(), 0);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(!exists(&format!("{db}.lock")));
     }
 
     #[test]
@@ -498,11 +559,12 @@ mod tests {
         assert_eq!(std::fs::read(&db).unwrap(), b"new version");
         assert_eq!(std::fs::metadata(&db).unwrap().modified().unwrap(), hint);
         assert!(!std::path::Path::new(&format!("{db}.lock")).exists());
-        // The file a reader had open is the replaced one: its link count
-        // says so, which is how readers notice a commit.
+        // The file a reader had open is the replaced one: the name leads
+        // to the published file, which is how readers notice a commit.
         use std::os::unix::fs::MetadataExt;
+        let at_name = raw::identity(&db).unwrap();
+        assert_eq!(at_name, Some(published.identity().unwrap()));
         assert_eq!(reader.metadata().unwrap().nlink(), 0);
-        assert_eq!(published.link_count().unwrap(), 1);
         // The next writer locks at once.
         let mut next = LeaseLock::new(&db, Duration::from_secs(10));
         assert!(next.try_acquire().unwrap());

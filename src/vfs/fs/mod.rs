@@ -5,9 +5,16 @@
 //! next version in it, and publishes by renaming it over the session file,
 //! which also releases the lock. A published file never changes again, so a
 //! reader only needs to know whether the file it has open is still the one
-//! at the path: one `stat` of the open file, whose link count drops to zero
-//! once a commit (or a delete) has replaced it.
+//! at the path: it compares the open file's identity with the path's.
+//!
+//! Not the link count, although a replaced file's drops to zero on a local
+//! disk: a filesystem with a trash (JuiceFS's default) keeps replaced files
+//! linked, and one shared by several hosts may delete a replaced file that
+//! another host holds open, whose descriptor then fails. Identities are
+//! compared only on the host that took them (see [`raw::Identity`]); a held
+//! descriptor that can no longer say which file it is counts as replaced.
 
+mod check;
 pub mod dir;
 pub(crate) mod image;
 pub(crate) mod lease;
@@ -16,7 +23,8 @@ pub(crate) mod raw;
 use super::object::{BeginFailed, CommitFailed, Object, Refreshed, Settings};
 use image::read_image;
 use lease::LeaseLock;
-use raw::{OpenMode, RawFile};
+use raw::{Identity, OpenMode, RawFile};
+use std::cell::OnceCell;
 use std::io;
 use std::time::SystemTime;
 
@@ -24,54 +32,160 @@ use std::time::SystemTime;
 pub struct FileObject {
     path: String,
     durable: bool,
+    /// Several hosts share the directory: see [`FileObject::revalidate_name`].
+    shared: bool,
     lock: LeaseLock,
 }
+
+/// A published version a connection read or committed: the file, kept open
+/// (which also keeps its identity from being reused on a local disk), and
+/// which file it is, asked the first time it is compared, so a version that
+/// is never compared costs nothing.
+pub struct Published {
+    file: RawFile,
+    identity: OnceCell<Identity>,
+}
+
+impl Published {
+    fn new(file: RawFile) -> Published {
+        Published {
+            file,
+            identity: OnceCell::new(),
+        }
+    }
+
+    fn identity(&self) -> io::Result<Identity> {
+        if let Some(id) = self.identity.get() {
+            return Ok(*id);
+        }
+        let id = self.file.identity()?;
+        Ok(*self.identity.get_or_init(|| id))
+    }
+}
+
+/// How many times a load starts again because the version it was reading
+/// was replaced and deleted meanwhile (see [`FileObject::load`]).
+const LOAD_ATTEMPTS: u32 = 8;
 
 impl FileObject {
     /// Opens the file at the path afresh and reads it whole: two calls.
     ///
     /// Always for reading only, even on a read-write connection: a published
     /// version is never written again (a commit renames a new file over it),
-    /// so this descriptor is only ever read and `stat`ed. That is also what
+    /// so this descriptor is only ever read and compared. That is also what
     /// lets a host preopen the directory read-only and still serve reads.
-    fn load(&self) -> io::Result<Refreshed<RawFile>> {
-        match RawFile::open(&self.path, OpenMode::ReadOnly) {
-            Ok(file) => {
-                let image = read_image(&file)?;
-                Ok(Refreshed::Changed(file, image))
+    ///
+    /// In a shared directory another host's commit may delete the version
+    /// this host is opening or reading (JuiceFS deletes a replaced file at
+    /// once unless it is open on the replacing host): the open or the read
+    /// then finds no file, and the load starts again, a few times at most.
+    fn load(&self) -> io::Result<Refreshed<Published>> {
+        let mut attempt = 1;
+        loop {
+            match self.try_load() {
+                Err(e) if raw::is_not_found(&e) && attempt < LOAD_ATTEMPTS => attempt += 1,
+                loaded => return loaded,
             }
-            Err(e) if raw::is_not_found(&e) => Ok(Refreshed::Absent),
+        }
+    }
+
+    /// One load. In a shared directory an empty file is no version (every
+    /// commit publishes a whole database) but a writer's probe of an absent
+    /// name, for the moment it takes to remove it again (see
+    /// [`FileObject::revalidate_name`]). Elsewhere it is a damaged session,
+    /// which SQLite reports.
+    fn try_load(&self) -> io::Result<Refreshed<Published>> {
+        let file = match RawFile::open(&self.path, OpenMode::ReadOnly) {
+            Ok(file) => file,
+            // On one host, no file means no session. In a shared directory
+            // it may also be a version deleted between the lookup and the
+            // open: the name, asked again, tells (a call only on this path).
+            Err(e) if raw::is_not_found(&e) => {
+                return match self.shared {
+                    true if raw::identity(&self.path)?.is_some() => Err(e),
+                    _ => Ok(Refreshed::Absent),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let image = read_image(&file)?;
+        if image.is_empty() && self.shared {
+            return Ok(Refreshed::Absent);
+        }
+        Ok(Refreshed::Changed(Published::new(file), image))
+    }
+
+    /// Makes this host look the session file's name up afresh, for a writer
+    /// about to compare what it holds with the published version.
+    ///
+    /// On a filesystem shared by several hosts, each host's kernel may
+    /// answer a path lookup from its own cache of names for a while (FUSE's
+    /// entry timeout, NFS's lookup cache), so the name can still point at a
+    /// version another host has replaced. An exclusive create of the name
+    /// always makes the kernel ask the filesystem, and when it fails because
+    /// the file exists, the fresh answer stays cached for the comparison that
+    /// follows. Only a writer holding the lock does this: if the name turns
+    /// out to be absent (the session was deleted), the create makes an empty
+    /// file, which nobody else may publish over while the lock is held, and
+    /// which is removed at once (readers in a shared directory take an empty
+    /// file for an absent one, see [`FileObject::try_load`]).
+    fn revalidate_name(&self) -> io::Result<()> {
+        match RawFile::open(&self.path, OpenMode::CreateNew) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            // No shard directory any more: nothing there.
+            Err(e) if raw::is_not_found(&e) => Ok(()),
             Err(e) => Err(e),
+            Ok(probe) => {
+                drop(probe);
+                match raw::remove_file(&self.path) {
+                    Err(e) if !raw::is_not_found(&e) => Err(e),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 }
 
 impl Object for FileObject {
-    /// The published file a connection read its image from, kept open.
-    type Version = RawFile;
+    type Version = Published;
 
     fn new(path: &str, settings: Settings) -> Self {
         FileObject {
             path: path.to_owned(),
             durable: settings.durable,
+            shared: settings.shared,
             lock: LeaseLock::new(path, settings.lease),
         }
     }
 
-    fn refresh(&mut self, held: Option<&RawFile>) -> io::Result<Refreshed<RawFile>> {
-        if let Some(file) = held {
-            if file.link_count()? > 0 {
-                return Ok(Refreshed::Current);
-            }
+    /// Two calls the first time a version is compared (its identity, then
+    /// the path's), one afterwards; a load when it was replaced.
+    fn refresh(&mut self, held: Option<&Published>) -> io::Result<Refreshed<Published>> {
+        let Some(held) = held else {
+            return self.load();
+        };
+        // A descriptor that cannot say which file it is (the file was
+        // deleted under it by another host: ENOENT, ESTALE) is not the
+        // published version any more; whatever is wrong beyond that, the
+        // load reports.
+        let Ok(mine) = held.identity() else {
+            return self.load();
+        };
+        match raw::identity(&self.path)? {
+            Some(now) if now == mine => Ok(Refreshed::Current),
+            Some(_) => self.load(),
+            None => Ok(Refreshed::Absent),
         }
-        self.load()
     }
 
-    fn reread(&mut self, version: &RawFile) -> io::Result<Vec<u8>> {
-        read_image(version)
+    fn reread(&mut self, version: &Published) -> io::Result<Vec<u8>> {
+        read_image(&version.file)
     }
 
-    fn begin_write(&mut self, held: Option<&RawFile>) -> Result<Refreshed<RawFile>, BeginFailed> {
+    fn begin_write(
+        &mut self,
+        held: Option<&Published>,
+    ) -> Result<Refreshed<Published>, BeginFailed> {
         match self.lock.try_acquire() {
             Ok(true) => {}
             Ok(false) => return Err(BeginFailed::Busy),
@@ -82,7 +196,14 @@ impl Object for FileObject {
             }
             Err(e) => return Err(BeginFailed::Io(e)),
         }
-        self.refresh(held).map_err(|e| {
+        // Only a writer that read a version can be misled by a stale name;
+        // one that found none is creating the session, under a new id.
+        let revalidated = if self.shared && held.is_some() {
+            self.revalidate_name()
+        } else {
+            Ok(())
+        };
+        revalidated.and_then(|()| self.refresh(held)).map_err(|e| {
             let _ = self.lock.release();
             BeginFailed::Io(e)
         })
@@ -92,14 +213,18 @@ impl Object for FileObject {
         self.lock.is_held()
     }
 
-    fn commit(&mut self, image: &[u8], hint: Option<SystemTime>) -> Result<RawFile, CommitFailed> {
+    fn commit(
+        &mut self,
+        image: &[u8],
+        hint: Option<SystemTime>,
+    ) -> Result<Published, CommitFailed> {
         let committed = self.lock.commit(image, hint, self.durable, &self.path);
         if let Err(CommitFailed::Io(_)) = &committed {
             // The lock file holds a half-written version nobody reads; give
             // the lock back at once.
             let _ = self.lock.release();
         }
-        committed
+        committed.map(Published::new)
     }
 
     fn abort(&mut self) -> io::Result<()> {

@@ -28,21 +28,39 @@ pub enum OpenMode {
     CreateNew,
 }
 
+/// Which file an open descriptor or a path refers to, comparable only with
+/// another identity taken on the same host: on wasm the host's
+/// `metadata-hash` (wasmtime hashes the device and inode numbers), natively
+/// the device and inode numbers themselves. Two hosts mounting one
+/// distributed filesystem see different device numbers, so an identity never
+/// leaves the instance that took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity(u64, u64);
+
+#[cfg(test)]
+impl Identity {
+    pub fn for_test(n: u64) -> Identity {
+        Identity(n, n)
+    }
+}
+
 // Path operations, one host call each on wasm, for the lock protocol and the
 // few other places the store touches the directory.
 #[cfg(target_arch = "wasm32")]
 pub use wasi_impl::{
-    create_dir, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat, RawFile,
+    create_dir, identity, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat,
+    RawFile,
 };
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use std_impl::{
-    create_dir, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat, RawFile,
+    create_dir, identity, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat,
+    RawFile,
 };
 
 #[cfg(target_arch = "wasm32")]
 mod wasi_impl {
-    use super::OpenMode;
+    use super::{Identity, OpenMode};
     use std::cell::OnceCell;
     use std::io;
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -100,9 +118,18 @@ mod wasi_impl {
         }
 
         /// How many directory entries name this file: 0 once it has been
-        /// replaced (renamed over) or deleted.
+        /// replaced (renamed over) or deleted, on filesystems that keep
+        /// nothing of a replaced file (not on one with a trash).
         pub fn link_count(&self) -> io::Result<u64> {
             self.fd.stat().map(|s| s.link_count).map_err(to_io)
+        }
+
+        /// Which file this descriptor refers to: one `metadata-hash`.
+        pub fn identity(&self) -> io::Result<Identity> {
+            self.fd
+                .metadata_hash()
+                .map(|h| Identity(h.lower, h.upper))
+                .map_err(to_io)
         }
 
         /// Sets the mtime to the filesystem's now (or to `to`), keeping atime.
@@ -144,6 +171,18 @@ mod wasi_impl {
                     });
                     Ok(Some((st.type_ == DescriptorType::Directory, mtime)))
                 }
+                Err(ErrorCode::NoEntry) => Ok(None),
+                Err(e) => Err(to_io(e)),
+            }
+        })
+    }
+
+    /// Which file `path` names now, or `None` when nothing is there: one
+    /// `metadata-hash-at`.
+    pub fn identity(path: &str) -> io::Result<Option<Identity>> {
+        with_parent(path, |dir, rel| {
+            match dir.metadata_hash_at(PathFlags::empty(), rel) {
+                Ok(h) => Ok(Some(Identity(h.lower, h.upper))),
                 Err(ErrorCode::NoEntry) => Ok(None),
                 Err(e) => Err(to_io(e)),
             }
@@ -254,11 +293,11 @@ mod wasi_impl {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod std_impl {
-    use super::OpenMode;
+    use super::{Identity, OpenMode};
     use std::ffi::CString;
     use std::fs::{File, OpenOptions};
     use std::io;
-    use std::os::unix::fs::FileExt;
+    use std::os::unix::fs::{FileExt, MetadataExt};
     use std::time::{SystemTime, UNIX_EPOCH};
 
     pub struct RawFile {
@@ -304,8 +343,11 @@ mod std_impl {
         }
 
         pub fn link_count(&self) -> io::Result<u64> {
-            use std::os::unix::fs::MetadataExt;
             self.file.metadata().map(|m| m.nlink())
+        }
+
+        pub fn identity(&self) -> io::Result<Identity> {
+            self.file.metadata().map(|m| Identity(m.dev(), m.ino()))
         }
 
         pub fn set_mtime(&self, to: Option<SystemTime>) -> io::Result<()> {
@@ -341,6 +383,14 @@ mod std_impl {
     /// Natively there are no preopens: every directory is checked.
     pub fn is_preopened_dir(_path: &str) -> bool {
         false
+    }
+
+    pub fn identity(path: &str) -> io::Result<Option<Identity>> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) => Ok(Some(Identity(m.dev(), m.ino()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn stat(path: &str) -> io::Result<Option<(bool, SystemTime)>> {

@@ -198,9 +198,27 @@ pub mod dir {
         with_bucket(bucket, |b| b.list_keys(cursor))
     }
 
-    /// A bucket has no lock files to leave behind.
-    pub fn remove_orphaned_lock(_path: &str, _lease: std::time::Duration) -> io::Result<bool> {
-        Ok(false)
+    /// A bucket has no filesystem semantics to check: its compare-and-swap
+    /// is the whole protocol.
+    pub fn check(_identifier: &str) -> io::Result<Vec<crate::vfs::CheckResult>> {
+        Ok(Vec::new())
+    }
+
+    /// A bucket has no lock files to leave behind: nothing to watch.
+    pub struct OrphanWatch;
+
+    impl OrphanWatch {
+        pub fn new(_lease: std::time::Duration) -> OrphanWatch {
+            OrphanWatch
+        }
+
+        pub fn watch(&mut self, _path: &str) -> io::Result<()> {
+            Ok(())
+        }
+
+        pub fn settle(self) -> io::Result<u32> {
+            Ok(0)
+        }
     }
 
     /// Adds `delta` to the counter at `<bucket>/<key>`; returns the sum.

@@ -34,6 +34,8 @@ pub struct Args {
     pub http_requests: usize,
     /// Section 9's `ab -c` per server.
     pub http_concurrency: usize,
+    /// `--juicefs`: section 10, several hosts on a JuiceFS volume.
+    pub juicefs: bool,
 }
 
 /// The arguments of this process.
@@ -53,12 +55,14 @@ pub fn parse() -> anyhow::Result<Args> {
     let mut kv_iters = None;
     let mut http_requests = 2000;
     let mut http_concurrency = 4;
+    let mut juicefs = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--iters" => iters = parse_value(args.next(), "--iters")?,
             "--dir" => dirs.push(args.next().context("--dir needs a path")?.into()),
             "--trace" => trace = true,
+            "--juicefs" => juicefs = true,
             "--durability" => {
                 durability = match args.next().as_deref() {
                     Some("power-loss") => Durability::PowerLoss,
@@ -117,6 +121,7 @@ pub fn parse() -> anyhow::Result<Args> {
         kv_iters: kv_iters.unwrap_or(iters),
         http_requests,
         http_concurrency,
+        juicefs,
     })
 }
 

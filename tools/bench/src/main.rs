@@ -36,12 +36,18 @@
 //!    directory, one and two servers sharing one Redis, two sharing the
 //!    cluster; new visitors, and one returning visitor whose counter must
 //!    come out exact.
+//! 10. With `--juicefs`: several hosts sharing one directory. The cycle with
+//!     `shared-directory` on a JuiceFS volume mounted twice (one mount, and
+//!     alternating between the mounts), in three setups (the README's, JuiceFS's
+//!     defaults, every kernel cache off), beside the first directory with and
+//!     without `shared-directory`; filesystem calls and Redis commands per
+//!     cycle. Needs `redis-server`, `juicefs` and FUSE (`make setup`).
 //!
 //! Usage: `cargo run --release --bin bench -- [--iters N] [--dir PATH]... [--trace]
 //! [--durability power-loss|process-crash] [--sweep-sessions N]
 //! [--sweep-budget B] [--many-files N,N,...] [--threads T,T,...]
 //! [--scaling-secs S] [--live-instances N] [--keep-resident BYTES]
-//! [--profile-cycles N] [--kv-iters N] [--http-requests N]
+//! [--juicefs] [--profile-cycles N] [--kv-iters N] [--http-requests N]
 //! [--http-concurrency C]` (default: /dev/shm and the system
 //! temp directory, 1000 cycle iterations per row; the per-operation rows use
 //! N/4; the sweep uses the first directory, 10,000 sessions and a budget of
@@ -63,6 +69,7 @@
 
 mod args;
 mod cycle;
+mod hosts;
 mod http;
 mod kv;
 mod ops;
@@ -97,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         kv_iters,
         http_requests,
         http_concurrency,
+        juicefs,
     } = args::parse()?;
     setup::init(durability, keep_resident);
     let started = Instant::now();
@@ -175,6 +183,10 @@ fn main() -> anyhow::Result<()> {
             println!();
             http::http_bench(&servers, &dirs[0], http_requests, http_concurrency)?;
         }
+    }
+    if juicefs {
+        println!();
+        hosts::several_hosts_bench(&stock, &counted, &dirs[0], iters)?;
     }
     println!(
         "\nbench finished in {:.1} s",

@@ -11,7 +11,7 @@
 //! this store.
 //!
 //! ```text
-//! sessions-admin --dir ./sessions ls | show <id> | sweep | stats | destroy <id>
+//! sessions-admin --dir ./sessions ls | show <id> | sweep | stats | destroy <id> | check
 //! sessions-admin --kv redis://127.0.0.1:6379/ ls | ...
 //! sessions-admin --kv-cluster redis://127.0.0.1:7000/,redis://127.0.0.1:7001/ ls | ...
 //! ```
@@ -22,6 +22,8 @@
 //!
 //! Exit codes: see [`exit`].
 
+mod mounts;
+
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,11 +32,11 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlite_sessions_host::admin::{OtherEntry, OtherKind, SessionInfo};
+use sqlite_sessions_host::admin::{CheckResult, OtherEntry, OtherKind, SessionInfo};
 use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions};
 use sqlite_sessions_host::{
-    default_config, Error, FakeClock, Request, RequestOptions, Runtime, RuntimeOptions,
-    SessionStorage, StoreHandle,
+    default_config, DirectoryCheck, Error, FakeClock, Request, RequestOptions, Runtime,
+    RuntimeOptions, SessionStorage, StoreHandle,
 };
 
 /// The process exit codes, so scripts can branch on what went wrong.
@@ -56,6 +58,9 @@ mod exit {
     /// `ls`/`stats` finished, but the directory holds entries that are not
     /// sessions of this store (each was named on stderr and left alone).
     pub const FOREIGN_ENTRIES: u8 = 6;
+    /// `check`: the directory, or its mount's settings, fail a property the
+    /// store relies on (each failure was named, with what to change).
+    pub const UNSAFE_DIRECTORY: u8 = 7;
 }
 
 #[derive(Parser)]
@@ -65,7 +70,8 @@ mod exit {
     about = "Inspect and clean a sqlite-sessions directory, through the component itself.",
     after_help = "Exit codes: 0 ok, 1 storage error or bug, 2 usage, 3 no such session, \
                   4 invalid id, 5 missing or unusable directory (or Redis URL), 6 the \
-                  directory holds entries that are not sessions (listed on stderr, left alone)."
+                  directory holds entries that are not sessions (listed on stderr, left alone), \
+                  7 `check` found the directory unsafe (each failure says what to change)."
 )]
 struct Cli {
     /// The session directory: the host directory the application preopens
@@ -110,6 +116,11 @@ struct StoreArgs {
     /// How long to wait for a session another request holds locked [component default: 5000].
     #[arg(long, value_name = "MS")]
     busy_timeout_ms: Option<u32>,
+    /// The application's `lock-lease-ms` [component default: 2000]: `sweep`
+    /// watches a lock left without a session for this long before removing
+    /// it, and `check` weighs cache timeouts against it.
+    #[arg(long, value_name = "MS")]
+    lock_lease_ms: Option<u32>,
 }
 
 /// A bucket in Redis or Valkey instead of a directory: the store's
@@ -195,6 +206,17 @@ enum Command {
         /// The session id.
         id: String,
     },
+    /// Check that the directory does what the store relies on: the
+    /// component's self-check of this host's mount (creates and removes a
+    /// probe directory inside it; touches no session), then what the
+    /// mount's settings say about several hosts sharing it (filesystem type,
+    /// NFS options, a JuiceFS client's settings when readable, which needs
+    /// root). Run it on every host. Exit code 7 when anything fails.
+    Check {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Why the command stopped: a message for stderr and an exit code.
@@ -244,6 +266,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Sweep { budget } => admin.sweep(*budget),
         Command::Stats { json, budget } => admin.stats(*json, *budget),
         Command::Destroy { id } => admin.destroy(id),
+        Command::Check { json } => admin.check(*json, cli.store.lock_lease_ms),
     };
     // Run the guest's destructor, as a host must.
     admin.req.drop_store(admin.store)?;
@@ -255,6 +278,8 @@ fn run(cli: &Cli) -> Outcome {
 struct Admin {
     /// The directory or bucket, in words.
     place: String,
+    /// The session directory; `None` on a bucket.
+    dir: Option<PathBuf>,
     req: Request,
     store: StoreHandle,
 }
@@ -286,6 +311,7 @@ impl Admin {
         config.idle_timeout_seconds = cli.store.idle_timeout;
         config.absolute_timeout_seconds = cli.store.absolute_timeout;
         config.busy_timeout_ms = cli.store.busy_timeout_ms;
+        config.lock_lease_ms = cli.store.lock_lease_ms;
         if let Some(path) = &cli.store.file_name_secret_file {
             let secret = fs::read(path).map_err(|e| {
                 Failure::new(
@@ -332,7 +358,13 @@ impl Admin {
             Error::Config(m) => Failure::new(exit::USAGE, format!("invalid store settings: {m}")),
             other => component_failure(other),
         })?;
-        Ok(Admin { place, req, store })
+        let dir = (!kv).then(|| cli.dir.clone());
+        Ok(Admin {
+            place,
+            dir,
+            req,
+            store,
+        })
     }
 
     /// Every session and every other entry, one `list-sessions` slice at a time.
@@ -537,6 +569,69 @@ impl Admin {
         Ok(exit::OK)
     }
 
+    fn check(&mut self, json: bool, lease_ms: Option<u32>) -> Outcome {
+        let Some(dir) = self.dir.clone() else {
+            return Err(Failure::new(
+                exit::USAGE,
+                "check is for a session directory: a bucket's compare-and-swap needs no \
+                 filesystem semantics checked",
+            ));
+        };
+        let results = self
+            .req
+            .admin(&self.store)
+            .check_directory()?
+            .map_err(component_failure)?;
+        let lease = Duration::from_millis(lease_ms.unwrap_or(DEFAULT_LEASE_MS).into());
+        let mount = mounts::mount_of(&dir).map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                format!("reading /proc/self/mountinfo for {}: {e}", dir.display()),
+            )
+        })?;
+        let findings = mount
+            .as_ref()
+            .map(|m| mounts::findings(m, lease))
+            .unwrap_or_default();
+        let failures = results.iter().filter(|r| !r.passed).count()
+            + findings
+                .iter()
+                .filter(|f| f.level == mounts::Level::Fail)
+                .count();
+        if json {
+            let value = serde_json::json!({
+                "directory": dir.display().to_string(),
+                "mount": mount.as_ref().map(|m| serde_json::json!({
+                    "point": m.point.display().to_string(),
+                    "type": m.fstype,
+                    "source": m.source,
+                })),
+                "checks": results.iter().map(|r| serde_json::json!({
+                    "check": check_name(r.check),
+                    "passed": r.passed,
+                    "detail": r.detail,
+                })).collect::<Vec<_>>(),
+                "mount_settings": findings.iter().map(|f| serde_json::json!({
+                    "setting": f.name,
+                    "level": level_name(f.level),
+                    "detail": f.detail,
+                })).collect::<Vec<_>>(),
+                "failures": failures,
+            });
+            println!("{value:#}");
+        } else {
+            print_check(&dir, mount.as_ref(), &results, &findings);
+        }
+        if failures == 0 {
+            return Ok(exit::OK);
+        }
+        eprintln!(
+            "sessions-admin: {failures} problem(s) in {}: see each FAIL above for what to change",
+            dir.display()
+        );
+        Ok(exit::UNSAFE_DIRECTORY)
+    }
+
     /// Names every entry that is not a live session on stderr; the exit code
     /// is `FOREIGN_ENTRIES` if any is not ours at all.
     fn report_others(&self, others: &[OtherEntry]) -> u8 {
@@ -579,6 +674,69 @@ impl Admin {
             if foreign == 1 { "is" } else { "are" },
         );
         exit::FOREIGN_ENTRIES
+    }
+}
+
+/// The component's default `lock-lease-ms`.
+const DEFAULT_LEASE_MS: u32 = 2000;
+
+fn check_name(check: DirectoryCheck) -> &'static str {
+    match check {
+        DirectoryCheck::ExclusiveCreate => "exclusive-create",
+        DirectoryCheck::ReplacedIdentity => "replaced-identity",
+        DirectoryCheck::ReplacedLinkCount => "replaced-link-count",
+        DirectoryCheck::RenamedInWhole => "renamed-in-whole",
+        DirectoryCheck::ExactMtime => "exact-mtime",
+        DirectoryCheck::Listing => "listing",
+    }
+}
+
+fn level_name(level: mounts::Level) -> &'static str {
+    match level {
+        mounts::Level::Ok => "ok",
+        mounts::Level::Note => "note",
+        mounts::Level::Fail => "FAIL",
+    }
+}
+
+fn print_check(
+    dir: &Path,
+    mount: Option<&mounts::Mount>,
+    results: &[CheckResult],
+    findings: &[mounts::Finding],
+) {
+    let mut out = std::io::stdout().lock();
+    let _ = match mount {
+        Some(m) => writeln!(
+            out,
+            "{}: {} ({}) mounted on {}",
+            dir.display(),
+            m.fstype,
+            m.source,
+            m.point.display()
+        ),
+        None => writeln!(
+            out,
+            "{}: on no mount listed in /proc/self/mountinfo",
+            dir.display()
+        ),
+    };
+    let _ = writeln!(out, "this host's mount, as the component finds it:");
+    for r in results {
+        let level = if r.passed { "ok" } else { "FAIL" };
+        let _ = writeln!(out, "  {level:<5} {:<20} {}", check_name(r.check), r.detail);
+    }
+    if !findings.is_empty() {
+        let _ = writeln!(out, "the mount's settings, for several hosts sharing it:");
+        for f in findings {
+            let _ = writeln!(
+                out,
+                "  {:<5} {:<20} {}",
+                level_name(f.level),
+                f.name,
+                f.detail
+            );
+        }
     }
 }
 
@@ -629,6 +787,10 @@ fn component_failure(e: Error) -> Failure {
             format!("storage error ({:?}): {}", f.kind, f.message),
         ),
         Error::Config(m) => Failure::new(exit::USAGE, format!("invalid store settings: {m}")),
+        Error::UnsafeDirectory(p) => Failure::new(
+            exit::UNSAFE_DIRECTORY,
+            format!("unsafe directory ({}): {}", check_name(p.check), p.message),
+        ),
         Error::InvalidValue(m) => Failure::new(exit::USAGE, format!("invalid argument: {m}")),
         other => Failure::new(exit::FAILURE, format!("unexpected error: {other:?}")),
     }

@@ -603,3 +603,84 @@ fn the_build_must_match_the_place() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
 }
+
+#[test]
+fn check_passes_a_local_directory_and_leaves_it_as_it_was() {
+    let fx = Fixture::new();
+    let before = fx.session_files();
+    let run = admin_in(fx.dir(), &["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for check in [
+        "exclusive-create",
+        "replaced-identity",
+        "replaced-link-count",
+        "renamed-in-whole",
+        "exact-mtime",
+        "listing",
+    ] {
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with("ok") && l.contains(check)),
+            "{check}: {}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("local filesystem"), "{}", run.stdout);
+    let json = admin_in(fx.dir(), &["check", "--json"]).json();
+    assert_eq!(json["failures"], 0);
+    assert_eq!(json["checks"].as_array().unwrap().len(), 6);
+    // The probe is gone and every session is as it was.
+    assert_eq!(fx.session_files(), before);
+    assert!(std::fs::read_dir(fx.dir()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".sessions-check")));
+}
+
+/// JuiceFS's defaults, on a real volume: the component's check finds the
+/// trash, and (run as root, as CI is) the client's settings show the name
+/// caches too; exit code 7, each failure saying what to change.
+#[test]
+fn check_finds_what_is_wrong_with_juicefs_defaults() {
+    use test_servers::{FormatOptions, JuiceFs, MountOptions};
+    let mut volume =
+        JuiceFs::start(&FormatOptions::juicefs_defaults()).unwrap_or_else(|e| panic!("{e}"));
+    let mount = volume
+        .mount(1, &MountOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))[0]
+        .path()
+        .to_owned();
+    let run = admin_in(&mount, &["check"]);
+    assert_eq!(run.code, 7, "{run:?}");
+    let failed: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("FAIL"))
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.contains("replaced-link-count") && l.contains("--trash-days 0")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("fuse.juicefs"), "{}", run.stdout);
+    let is_root = std::fs::read(mount.join(".config")).is_ok();
+    if is_root {
+        for setting in ["trash", "entry-cache", "dir-entry-cache", "attr-cache"] {
+            assert!(
+                failed
+                    .iter()
+                    .any(|l| l.split_whitespace().nth(1) == Some(setting)),
+                "{setting}: {}",
+                run.stdout
+            );
+        }
+    } else {
+        assert!(run.stdout.contains("only root can"), "{}", run.stdout);
+    }
+    assert!(run.stderr.contains("problem(s)"), "{}", run.stderr);
+    drop(volume);
+}
