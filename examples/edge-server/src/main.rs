@@ -1,26 +1,36 @@
 //! Serves the edge demo (examples/edge-app composed with the store) over
-//! HTTP on 127.0.0.1, with a fresh instance per request and `./sessions`
-//! preopened as `/sessions`. `make demo` runs it.
-//!
-//! Usage: `edge-server [--port N] [--dir PATH] [--component FILE.wasm]`
-//! (defaults: 8080, `./sessions`, created if missing, and the composed demo
-//! the artifacts crate built). `--port 0` picks a free port.
+//! HTTP on 127.0.0.1, with `./sessions` preopened as `/sessions`. `make
+//! demo` runs it; `edge-server --help` lists the flags.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
+use clap::Parser;
 use edge_server::{EdgeServer, ServerOptions};
 
+/// Serves a wasi:http component (default: the edge demo) on 127.0.0.1, a
+/// pooled instance per request, with a session directory preopened as
+/// /sessions.
+#[derive(Parser)]
+#[command(name = "edge-server", version)]
 struct Args {
+    /// The port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 8080)]
     port: u16,
+
+    /// The session directory (the app's /sessions); created if missing.
+    #[arg(long, default_value = "./sessions", value_name = "PATH")]
     dir: PathBuf,
-    /// `None`: the composed demo the artifacts crate built.
+
+    /// The component to serve. Default: the composed demo the artifacts
+    /// crate built.
+    #[arg(long, value_name = "FILE.wasm")]
     component: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let component = match args.component {
         Some(path) => path,
         None => sqlite_sessions_artifacts::edge_demo()?.to_path_buf(),
@@ -47,32 +57,4 @@ async fn main() -> anyhow::Result<()> {
     running.stop().await;
     println!("stopped");
     Ok(())
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args {
-        port: 8080,
-        dir: PathBuf::from("./sessions"),
-        component: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--port" => {
-                let v = value()?;
-                args.port = v
-                    .parse()
-                    .with_context(|| format!("--port {v}: not a port number"))?;
-            }
-            "--dir" => args.dir = PathBuf::from(value()?),
-            "--component" => args.component = Some(PathBuf::from(value()?)),
-            "-h" | "--help" => {
-                println!("usage: edge-server [--port N] [--dir PATH] [--component FILE.wasm]");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?}; try --help"),
-        }
-    }
-    Ok(args)
 }
