@@ -78,10 +78,13 @@ fn run() -> anyhow::Result<()> {
     } = args;
     setup::init(durability, keep_resident, component);
     let started = Instant::now();
-    let stock = setup::runtime(false)?;
     if profile_cycles > 0 {
-        return profile(&stock, &dirs[0], profile_cycles);
+        // One slot: the cycles run one at a time, and a pool's address-space
+        // reservation of several slots is more than valgrind can map.
+        let runtime = setup::runtime_with(false, 1, true)?;
+        return profile(&runtime, &dirs[0], profile_cycles);
     }
+    let stock = setup::runtime(false)?;
     let counted = setup::runtime(true)?;
 
     println!(
