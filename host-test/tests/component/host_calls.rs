@@ -151,6 +151,9 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
         first.whole.filesystem(),
         first.whole
     );
+    // SQLite's rollback journal lives in its own memory (journal_mode
+    // MEMORY), so no journal header asks for a random nonce.
+    assert_eq!(first.whole.random(), 0, "{}", first.whole);
     // Reads take no lock: nothing but the set creates or renames anything.
     for (step, counts) in [("load", &first.load), ("get", &first.get)] {
         for f in [
