@@ -17,6 +17,7 @@ mod hostile_fs;
 mod hostile_input;
 mod lifecycle;
 mod live_quota;
+mod memory;
 mod model;
 mod preinit;
 mod regenerate;

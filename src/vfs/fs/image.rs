@@ -19,6 +19,11 @@ const FIRST_READ: usize = 16 * 1024;
 pub(super) fn read_image(file: &RawFile) -> std::io::Result<Vec<u8>> {
     let mut image = file.read_at(FIRST_READ, 0)?;
     let expected = recorded_size(&image);
+    if let Some(n) = expected {
+        // One allocation of the right size, rather than doubling (and
+        // holding the old buffer and the new at once) as the reads come in.
+        image.reserve_exact(n.saturating_sub(image.len()));
+    }
     while expected.is_none_or(|n| image.len() < n) {
         let want = expected.map_or(READ_CHUNK, |n| n - image.len());
         let more = file.read_at(want, image.len() as u64)?;
