@@ -161,6 +161,12 @@ impl Session {
         if matches!(self.state, State::Fresh) {
             return Ok(None);
         }
+        // Taking a key that is not there changes nothing, so a read answers
+        // it, as of the version it read: no lock, nothing published. Only a
+        // key that is there costs a write.
+        if !self.contains(key)? {
+            return Ok(None);
+        }
         self.write(|tx, meta| storage::take(tx, meta, key)?.map(&convert).transpose())
     }
 

@@ -54,7 +54,11 @@ pub fn pooling_config(
         .total_core_instances(n.saturating_mul(shape.core_instances))
         .total_memories(n.saturating_mul(shape.memories))
         .total_tables(n.saturating_mul(shape.tables))
-        .max_memory_size(max_memory_bytes);
+        .max_memory_size(max_memory_bytes)
+        // When a slot is reused, reset only the pages the last instance
+        // wrote, as the kernel reports them (Linux 6.7+; elsewhere this
+        // falls back to resetting all the memory kept resident).
+        .pagemap_scan(wasmtime::Enabled::Auto);
     pool
 }
 

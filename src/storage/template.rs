@@ -102,17 +102,12 @@ fn template_connection() -> Result<Connection> {
     };
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
     let conn = connect_uri(&vfs::template_uri(), flags, opts)?;
-    // No journal for this one transaction: a journal header carries a
-    // random nonce, and the template must draw no randomness (it may be
-    // snapshotted, see `template`). Nothing here is ever rolled back. The
-    // default mode comes back before any session file is attached.
-    let journal_mode =
-        |mode: &str| conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |_| Ok(()));
-    journal_mode("OFF")?;
+    // The journal is in memory (see `connect_uri`), so this transaction
+    // draws no randomness for a journal nonce: the template must draw none,
+    // because it may be snapshotted (see `template`).
     let tx = WriteTx::begin(&conn)?;
     tx.execute_batch(SCHEMA)?;
     tx.commit()?;
-    journal_mode("DELETE")?;
     for sql in [GET, PUT, "ROLLBACK"] {
         conn.prepare_cached(sql)?;
     }

@@ -1,29 +1,13 @@
 //! Serves the edge demo (examples/edge-app composed with the store) over
-//! HTTP on 127.0.0.1, with a fresh instance per request, and its sessions
+//! HTTP on 127.0.0.1, a pooled instance per request, with its sessions
 //! either in `./sessions` (preopened as `/sessions`; `make demo`) or in
 //! Redis or Valkey (`--kv`, `--kv-cluster`; `make demo-redis`).
-//!
-//! Usage:
-//!
-//! ```text
-//! edge-server [--port N] [--dir PATH] [--component FILE.wasm]
-//! edge-server --kv redis://127.0.0.1:6379/ [--kv-prefix P] [--port N] [--component FILE.wasm]
-//! edge-server --kv-cluster redis://127.0.0.1:7000/,redis://127.0.0.1:7001/ [...]
-//! ```
-//!
-//! Defaults: port 8080, `./sessions` (created if missing), and the composed
-//! demo the artifacts crate built (its key-value build with `--kv` or
-//! `--kv-cluster`, which opens the bucket `default`). `--port 0` picks a
-//! free port. With `--kv`, every key is stored under `--kv-prefix` (default
-//! none, as Spin's Redis store keeps keys). `--env NAME=VALUE` (repeated)
-//! sets the guest's environment, empty by default; several servers sharing
-//! one directory on a distributed filesystem take
-//! `--env SESSIONS_SHARED_DIRECTORY=1` (see the README, "Several hosts, one
-//! directory").
+//! `edge-server --help` lists the flags.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
+use clap::Parser;
 use edge_server::{EdgeServer, ServerOptions};
 use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions};
 use sqlite_sessions_host::SessionStorage;
@@ -31,8 +15,48 @@ use sqlite_sessions_host::SessionStorage;
 /// The bucket the demo app opens in its key-value build.
 const BUCKET: &str = "default";
 
-const USAGE: &str = "usage: edge-server [--port N] [--component FILE.wasm] \
-                     [--dir PATH | --kv URL | --kv-cluster URL,URL,...] [--kv-prefix PREFIX] [--env NAME=VALUE]...";
+/// Serves a wasi:http component (default: the edge demo) on 127.0.0.1, a
+/// pooled instance per request, with its sessions in a directory preopened
+/// as /sessions, or in Redis or Valkey through the store's key-value build.
+#[derive(Parser)]
+#[command(name = "edge-server", version)]
+struct Args {
+    /// The port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+
+    /// The session directory (the app's /sessions); created if missing.
+    /// Default: ./sessions.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["kv", "kv_cluster"])]
+    dir: Option<PathBuf>,
+
+    /// Keep the sessions in this Redis or Valkey (the demo's key-value
+    /// build, bucket "default").
+    #[arg(long, value_name = "URL", conflicts_with = "kv_cluster")]
+    kv: Option<String>,
+
+    /// Keep the sessions in a Redis or Valkey cluster: some of its nodes'
+    /// URLs, comma-separated.
+    #[arg(long, value_name = "URL,URL,...", value_delimiter = ',', num_args = 1..)]
+    kv_cluster: Option<Vec<String>>,
+
+    /// With --kv or --kv-cluster: stored keys start with this (default none,
+    /// as Spin's Redis store keeps keys).
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    kv_prefix: String,
+
+    /// The component to serve. Default: the composed demo the artifacts
+    /// crate built (its key-value build with --kv or --kv-cluster).
+    #[arg(long, value_name = "FILE.wasm")]
+    component: Option<PathBuf>,
+
+    /// An environment variable the guest sees (repeatable; none by default).
+    /// Several servers sharing one directory on a distributed filesystem:
+    /// SESSIONS_SHARED_DIRECTORY=1 (see the README, "Several hosts, one
+    /// directory").
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+}
 
 /// Where the sessions go.
 enum Backend {
@@ -41,20 +65,32 @@ enum Backend {
     Cluster(Vec<String>),
 }
 
-struct Args {
-    port: u16,
-    backend: Backend,
-    kv_prefix: String,
-    /// `None`: the composed demo the artifacts crate built.
-    component: Option<PathBuf>,
-    /// The guest's environment.
-    env: Vec<(String, String)>,
+impl Args {
+    fn backend(&self) -> Backend {
+        match (&self.kv, &self.kv_cluster) {
+            (Some(url), _) => Backend::Redis(url.clone()),
+            (None, Some(urls)) => Backend::Cluster(urls.clone()),
+            (None, None) => Backend::Dir(
+                self.dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("./sessions")),
+            ),
+        }
+    }
+}
+
+fn parse_env(arg: &str) -> Result<(String, String), String> {
+    let (name, value) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("{arg:?}: expected NAME=VALUE"))?;
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
-    let kv = !matches!(args.backend, Backend::Dir(_));
+    let args = Args::parse();
+    let backend = args.backend();
+    let kv = !matches!(backend, Backend::Dir(_));
     let component = match args.component {
         Some(path) => path,
         None if kv => sqlite_sessions_artifacts::edge_demo_kv()?.to_path_buf(),
@@ -64,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         key_prefix: args.kv_prefix.clone(),
         ..RedisOptions::default()
     };
-    let (storage, where_): (SessionStorage, String) = match &args.backend {
+    let (storage, where_): (SessionStorage, String) = match &backend {
         Backend::Dir(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             (
@@ -107,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
     println!("Edge demo: {}", running.url());
     println!("  sessions:  {where_}");
     println!("  component: {}", component.display());
-    if let Backend::Dir(dir) = &args.backend {
+    if let Backend::Dir(dir) = &backend {
         let env: String = options
             .env
             .iter()
@@ -125,66 +161,4 @@ async fn main() -> anyhow::Result<()> {
     running.stop().await;
     println!("stopped");
     Ok(())
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut port = 8080;
-    let mut dir = None;
-    let mut kv = None;
-    let mut cluster = None;
-    let mut kv_prefix = String::new();
-    let mut component = None;
-    let mut env = Vec::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--port" => {
-                let v = value()?;
-                port = v
-                    .parse()
-                    .with_context(|| format!("--port {v}: not a port number"))?;
-            }
-            "--dir" => dir = Some(PathBuf::from(value()?)),
-            "--kv" => kv = Some(value()?),
-            "--kv-cluster" => {
-                let urls: Vec<String> = value()?
-                    .split(',')
-                    .filter(|u| !u.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                if urls.is_empty() {
-                    bail!("--kv-cluster needs at least one node URL");
-                }
-                cluster = Some(urls);
-            }
-            "--kv-prefix" => kv_prefix = value()?,
-            "--component" => component = Some(PathBuf::from(value()?)),
-            "--env" => {
-                let v = value()?;
-                let (name, val) = v
-                    .split_once('=')
-                    .with_context(|| format!("--env {v}: expected NAME=VALUE"))?;
-                env.push((name.to_owned(), val.to_owned()));
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?}; try --help"),
-        }
-    }
-    let backend = match (dir, kv, cluster) {
-        (dir, None, None) => Backend::Dir(dir.unwrap_or_else(|| PathBuf::from("./sessions"))),
-        (None, Some(url), None) => Backend::Redis(url),
-        (None, None, Some(urls)) => Backend::Cluster(urls),
-        _ => bail!("--dir, --kv and --kv-cluster exclude each other; {USAGE}"),
-    };
-    Ok(Args {
-        port,
-        backend,
-        kv_prefix,
-        component,
-        env,
-    })
 }

@@ -35,6 +35,11 @@ impl ServerState {
             FsPerms::ReadWrite,
             |wasi| {
                 wasi.envs(env);
+                // Filesystem calls run on the worker thread that runs the
+                // guest, as under `wasmtime serve`: each takes microseconds
+                // on a local disk, and handing every one to tokio's blocking
+                // pool costs thread wake-ups that dwarf it.
+                wasi.allow_blocking_current_thread(true);
                 if inherit_stderr {
                     // The app logs store failures there; the visitor sees
                     // only a generic error page.

@@ -238,6 +238,9 @@ fn counts_are_positive_deterministic_and_tell_operations_apart() -> anyhow::Resu
     for step in [&first.get, &first.set] {
         assert_eq!(step.get("descriptor.stat"), 0, "{step}");
     }
+    // SQLite's rollback journal lives in its own memory (journal_mode
+    // MEMORY), so no journal header asks for a random nonce.
+    assert_eq!(first.whole.random(), 0, "{}", first.whole);
     // Reads take no lock: nothing but the set creates or renames anything.
     for (step, counts) in [("load", &first.load), ("get", &first.get)] {
         for f in [
@@ -355,6 +358,52 @@ fn trace_lists_the_counted_calls_in_order() -> anyhow::Result<()> {
     req.session(&s).get("user")??;
     assert!(req.take_host_call_trace().is_empty());
     assert!(req.host_calls().total > counts.total);
+    req.drop_session(s)?;
+    req.drop_store(store)?;
+    Ok(())
+}
+
+#[test]
+fn taking_or_removing_an_absent_key_is_a_read() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let runtime = host_test::runtime();
+    let clock = FakeClock::default();
+    let id = seed(runtime, dir.path(), &clock)?;
+    let file = host_test::fixtures::session_path(dir.path(), &id);
+    let published = || {
+        let meta = std::fs::metadata(&file).unwrap();
+        (
+            std::os::unix::fs::MetadataExt::ino(&meta),
+            meta.modified().unwrap(),
+        )
+    };
+    let before = published();
+
+    let mut req = runtime.request_with(dir.path(), options(&clock))?;
+    let store = req.open_store(&default_config())??;
+    let s = req.store(&store).load(&id)??.expect("seeded session");
+    let t0 = req.host_calls();
+    assert_eq!(req.session(&s).take("absent")??, None);
+    assert_eq!(req.session(&s).take_json("absent")??, None);
+    assert!(!req.session(&s).remove("absent")??);
+    let absent = req.host_calls().since(&t0);
+    println!("take + take-json + remove of an absent key: {absent}");
+    for f in [
+        "descriptor.open-at",
+        "descriptor.write",
+        "descriptor.rename-at",
+    ] {
+        assert_eq!(absent.get(f), 0, "{f}: {absent}");
+    }
+    assert_eq!(published(), before, "nothing was published");
+
+    // A key that is there is still taken, and that is a write.
+    let t1 = req.host_calls();
+    assert!(req.session(&s).take_json("user")??.is_some());
+    let present = req.host_calls().since(&t1);
+    assert_eq!(present.get("descriptor.rename-at"), 1, "{present}");
+    assert_ne!(published(), before);
+    assert_eq!(req.session(&s).get("user")??, None);
     req.drop_session(s)?;
     req.drop_store(store)?;
     Ok(())

@@ -28,6 +28,7 @@ mod hostile_input;
 mod keyvalue;
 mod lifecycle;
 mod live_quota;
+mod memory;
 mod model;
 mod preinit;
 mod regenerate;

@@ -2,9 +2,13 @@
 
 use super::raw::RawFile;
 
-/// What one read asks for: wasmtime's cap on a read, and more than a session
-/// of a few keys (16 KiB) needs, so one call almost always gets all of it.
+/// What one read asks for: wasmtime's cap on a read.
 const READ_CHUNK: usize = 64 * 1024;
+/// What the first read of a file asks for: a session of a few keys (three
+/// or four pages), so that one call gets all of it. Not more: the host
+/// allocates and zeroes what is asked for, whatever the file's size, and
+/// the header read here says exactly how much more a larger file needs.
+const FIRST_READ: usize = 16 * 1024;
 
 /// The whole file. A read may return less than asked before the end (see
 /// `RawFile::read_at`), and asking until a read comes back empty would cost
@@ -13,8 +17,13 @@ const READ_CHUNK: usize = 64 * 1024;
 /// change counters in it agree, as SQLite itself checks). Without a valid
 /// header, read until a read is empty.
 pub(super) fn read_image(file: &RawFile) -> std::io::Result<Vec<u8>> {
-    let mut image = file.read_at(READ_CHUNK, 0)?;
+    let mut image = file.read_at(FIRST_READ, 0)?;
     let expected = recorded_size(&image);
+    if let Some(n) = expected {
+        // One allocation of the right size, rather than doubling (and
+        // holding the old buffer and the new at once) as the reads come in.
+        image.reserve_exact(n.saturating_sub(image.len()));
+    }
     while expected.is_none_or(|n| image.len() < n) {
         let want = expected.map_or(READ_CHUNK, |n| n - image.len());
         let more = file.read_at(want, image.len() as u64)?;
@@ -73,7 +82,12 @@ pub(crate) mod tests {
     fn read_image_reads_files_larger_than_one_read() {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
-        for (name, len) in [("small", 12288usize), ("big", 5 * READ_CHUNK + 4096)] {
+        for (name, len) in [
+            ("small", 12288usize),
+            ("the first read exactly", FIRST_READ),
+            ("one page past the first read", FIRST_READ + 4096),
+            ("big", 5 * READ_CHUNK + 4096),
+        ] {
             let path = dir.join(name);
             let pages = (len / 4096) as u32;
             let mut bytes = header(4096, pages, 1, 1);

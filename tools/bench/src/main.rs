@@ -43,29 +43,8 @@
 //!     without `shared-directory`; filesystem calls and Redis commands per
 //!     cycle. Needs `redis-server`, `juicefs` and FUSE (`make setup`).
 //!
-//! Usage: `cargo run --release --bin bench -- [--iters N] [--dir PATH]... [--trace]
-//! [--durability power-loss|process-crash] [--sweep-sessions N]
-//! [--sweep-budget B] [--many-files N,N,...] [--threads T,T,...]
-//! [--scaling-secs S] [--live-instances N] [--keep-resident BYTES]
-//! [--juicefs] [--profile-cycles N] [--kv-iters N] [--http-requests N]
-//! [--http-concurrency C]` (default: /dev/shm and the system
-//! temp directory, 1000 cycle iterations per row; the per-operation rows use
-//! N/4; the sweep uses the first directory, 10,000 sessions and a budget of
-//! 1000 per call; `--sweep-sessions 0` skips it). `--trace` adds every host
-//! call of one cycle, in order, with its arguments (paths, offsets, handles)
-//! and result.
-//!
-//! Sections 5 to 7 use the first directory. `--many-files` lists the
-//! directory sizes of section 5 (default `1000,100000`; `1000000` works, and
-//! the section prints how long its fillers took to create and delete), each
-//! measured with the smaller of `--iters` and 400 loads per row; `--threads`
-//! the thread counts of section 6 (default `1,2,4`; the one-session row uses
-//! the largest), `--scaling-secs` how long each of its rows runs (default 2);
-//! `--live-instances` the instances of section 7 (default 1000);
-//! `--kv-iters` the cycles per row of section 8 (default `--iters`);
-//! `--http-requests` the requests per row of section 9 (default 2000) and
-//! `--http-concurrency` its `ab -c` per server (default 4). For each count,
-//! `0` skips the section.
+//! `bench --help` lists the flags; BENCHMARKS.md shows the commands behind
+//! its tables.
 
 mod args;
 mod cycle;
@@ -79,6 +58,7 @@ mod stats;
 mod sweep;
 
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use sqlite_sessions_host::Runtime;
@@ -87,31 +67,47 @@ use sqlite_sessions_host::Runtime;
 /// holding one instance at a time.
 const MAX_INSTANCES: u32 = 16;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = args::parse()?;
+    let (many_files, threads) = (args.many_files().to_vec(), args.threads().to_vec());
+    let durability = args.durability();
     let args::Args {
         iters,
         dirs,
         trace,
         sweep_sessions,
         sweep_budget,
-        many_files,
-        threads,
         scaling_secs,
         live_instances,
         profile_cycles,
-        durability,
         keep_resident,
         kv_iters,
         http_requests,
         http_concurrency,
         juicefs,
-    } = args::parse()?;
-    setup::init(durability, keep_resident);
+        component,
+        ..
+    } = args;
+    setup::init(durability, keep_resident, component);
+    let kv_iters = kv_iters.unwrap_or(iters);
     let started = Instant::now();
-    let stock = setup::runtime(false)?;
     if profile_cycles > 0 {
-        return profile(&stock, &dirs[0], profile_cycles);
+        // One slot: the cycles run one at a time, and a pool's address-space
+        // reservation of several slots is more than valgrind can map.
+        let runtime = setup::runtime_with(false, 1, true)?;
+        return profile(&runtime, &dirs[0], profile_cycles);
     }
+    let stock = setup::runtime(false)?;
     let counted = setup::runtime(true)?;
 
     println!(

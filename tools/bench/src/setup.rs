@@ -1,7 +1,7 @@
 //! What every section shares: the store settings (wasm and native), the
 //! runtimes, and seeding a session.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::Context as _;
@@ -20,11 +20,25 @@ static DURABILITY: OnceLock<Durability> = OnceLock::new();
 /// instance slot (see `RuntimeOptions::keep_resident_bytes`).
 static KEEP_RESIDENT: OnceLock<usize> = OnceLock::new();
 
+/// `--component WASM`: the store component to measure.
+static COMPONENT: OnceLock<PathBuf> = OnceLock::new();
+
 /// Records the command line's settings for the rest of the run.
-pub fn init(durability: Durability, keep_resident: Option<usize>) {
+pub fn init(durability: Durability, keep_resident: Option<usize>, component: Option<PathBuf>) {
     DURABILITY.set(durability).ok();
     if let Some(bytes) = keep_resident {
         KEEP_RESIDENT.set(bytes).ok();
+    }
+    if let Some(path) = component {
+        COMPONENT.set(path).ok();
+    }
+}
+
+/// The store component: `--component`, or the one the artifacts crate built.
+pub fn component() -> anyhow::Result<&'static Path> {
+    match COMPONENT.get() {
+        Some(path) => Ok(path),
+        None => Ok(sqlite_sessions_artifacts::store()?),
     }
 }
 
@@ -59,7 +73,7 @@ pub fn runtime_with(
     max_instances: u32,
     preinitialize: bool,
 ) -> anyhow::Result<Runtime> {
-    let component = sqlite_sessions_artifacts::store()?;
+    let component = component()?;
     let defaults = RuntimeOptions::cached_beside(component);
     let keep_resident_bytes = *KEEP_RESIDENT.get().unwrap_or(&defaults.keep_resident_bytes);
     Runtime::from_file_with(
