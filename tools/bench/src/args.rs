@@ -34,6 +34,8 @@ pub struct Args {
     pub http_requests: usize,
     /// Section 9's `ab -c` per server.
     pub http_concurrency: usize,
+    /// Section 10's requests per row; 0 skips it.
+    pub serve_requests: usize,
 }
 
 /// The arguments of this process.
@@ -53,6 +55,7 @@ pub fn parse() -> anyhow::Result<Args> {
     let mut kv_iters = None;
     let mut http_requests = 2000;
     let mut http_concurrency = 4;
+    let mut serve_requests = 2000;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -81,6 +84,7 @@ pub fn parse() -> anyhow::Result<Args> {
             "--http-concurrency" => {
                 http_concurrency = parse_value(args.next(), "--http-concurrency")?;
             }
+            "--serve-requests" => serve_requests = parse_value(args.next(), "--serve-requests")?,
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
@@ -117,6 +121,7 @@ pub fn parse() -> anyhow::Result<Args> {
         kv_iters: kv_iters.unwrap_or(iters),
         http_requests,
         http_concurrency,
+        serve_requests,
     })
 }
 

@@ -36,13 +36,17 @@
 //!    directory, one and two servers sharing one Redis, two sharing the
 //!    cluster; new visitors, and one returning visitor whose counter must
 //!    come out exact.
+//! 10. The same page under the real `wasmtime serve` (the wasmtime CLI),
+//!     with fresh and with reused instances, beside `edge-server`: at
+//!     concurrency 1 and 4, one shared session and one session per request;
+//!     requests per second and the median and 99th percentile latency.
 //!
 //! Usage: `cargo run --release --bin bench -- [--iters N] [--dir PATH]... [--trace]
 //! [--durability power-loss|process-crash] [--sweep-sessions N]
 //! [--sweep-budget B] [--many-files N,N,...] [--threads T,T,...]
 //! [--scaling-secs S] [--live-instances N] [--keep-resident BYTES]
 //! [--profile-cycles N] [--kv-iters N] [--http-requests N]
-//! [--http-concurrency C]` (default: /dev/shm and the system
+//! [--http-concurrency C] [--serve-requests N]` (default: /dev/shm and the system
 //! temp directory, 1000 cycle iterations per row; the per-operation rows use
 //! N/4; the sweep uses the first directory, 10,000 sessions and a budget of
 //! 1000 per call; `--sweep-sessions 0` skips it). `--trace` adds every host
@@ -58,7 +62,9 @@
 //! `--live-instances` the instances of section 7 (default 1000);
 //! `--kv-iters` the cycles per row of section 8 (default `--iters`);
 //! `--http-requests` the requests per row of section 9 (default 2000) and
-//! `--http-concurrency` its `ab -c` per server (default 4). For each count,
+//! `--http-concurrency` its `ab -c` per server (default 4);
+//! `--serve-requests` the requests per row of section 10 (default 2000),
+//! on the first directory. For each count,
 //! `0` skips the section.
 
 mod args;
@@ -67,6 +73,7 @@ mod http;
 mod kv;
 mod ops;
 mod scale;
+mod serve;
 mod setup;
 mod stats;
 mod sweep;
@@ -97,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         kv_iters,
         http_requests,
         http_concurrency,
+        serve_requests,
     } = args::parse()?;
     setup::init(durability, keep_resident);
     let started = Instant::now();
@@ -175,6 +183,10 @@ fn main() -> anyhow::Result<()> {
             println!();
             http::http_bench(&servers, &dirs[0], http_requests, http_concurrency)?;
         }
+    }
+    if serve_requests > 0 {
+        println!();
+        serve::serve_bench(&dirs[0], serve_requests)?;
     }
     println!(
         "\nbench finished in {:.1} s",
