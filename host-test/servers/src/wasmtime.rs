@@ -18,8 +18,8 @@ use crate::ports;
 use crate::process::{self, POLL};
 
 /// How long `serve` may take to listen: it compiles the component first
-/// (wasmtime's compile cache makes later starts quick), on a loaded 2-core
-/// machine.
+/// (wasmtime's compile cache makes later starts quick), perhaps on a
+/// machine busy with builds.
 pub const SERVE_READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// The wasmtime release the project embeds: a CLI from another release
 /// would test another HTTP and WASI implementation.
