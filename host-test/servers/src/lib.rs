@@ -6,6 +6,8 @@
 //! - [`JuiceFs`]: a JuiceFS volume (metadata in a [`RedisServer`], data in a
 //!   local directory) mounted several times with FUSE, one mount per
 //!   simulated host.
+//! - [`WasmtimeServe`]: the real `wasmtime serve` (the wasmtime CLI)
+//!   serving a `wasi:http` component with a preopened directory.
 //!
 //! Every wait is bounded, every failure names what went wrong with the tail
 //! of the server's log, and a missing tool or facility is an error that says
@@ -19,6 +21,7 @@ mod juicefs;
 mod ports;
 mod process;
 mod redis;
+mod wasmtime;
 
 pub use crate::redis::{
     RedisCluster, RedisServer, CLUSTER_MASTERS, CLUSTER_OK_TIMEOUT, READY_TIMEOUT,
@@ -26,3 +29,4 @@ pub use crate::redis::{
 pub use error::{Error, Result};
 pub use juicefs::{juicefs_binary, FormatOptions, JuiceFs, Mount, MountOptions, MOUNT_TIMEOUT};
 pub use ports::{free_port, free_port_pair};
+pub use wasmtime::{wasmtime_binary, ServeOptions, WasmtimeServe, SERVE_READY_TIMEOUT};

@@ -94,6 +94,11 @@ pub struct Args {
     #[arg(long, default_value_t = 4, value_name = "C", value_parser = clap::value_parser!(usize))]
     pub http_concurrency: usize,
 
+    /// Requests per row of the section under the real `wasmtime serve`
+    /// (0 skips it).
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub serve_requests: usize,
+
     /// Also measure several hosts sharing one directory on a JuiceFS volume
     /// mounted twice (needs redis-server, juicefs and FUSE: make setup).
     #[arg(long)]

@@ -177,7 +177,7 @@ fn load(
     })
 }
 
-fn wait_bounded(mut child: std::process::Child) -> anyhow::Result<std::process::Output> {
+pub(crate) fn wait_bounded(mut child: std::process::Child) -> anyhow::Result<std::process::Output> {
     let deadline = Instant::now() + AB_TIMEOUT;
     while child.try_wait()?.is_none() {
         if Instant::now() >= deadline {
@@ -206,7 +206,7 @@ fn get(addr: SocketAddr, cookie: Option<&str>) -> anyhow::Result<String> {
 }
 
 /// A first visit: the `sid=...` cookie the server set.
-fn first_visit(addr: SocketAddr) -> anyhow::Result<String> {
+pub(crate) fn first_visit(addr: SocketAddr) -> anyhow::Result<String> {
     let response = get(addr, None)?;
     response
         .lines()
@@ -219,7 +219,7 @@ fn first_visit(addr: SocketAddr) -> anyhow::Result<String> {
 }
 
 /// One more visit with `cookie`: the visit number the page shows.
-fn visits(addr: SocketAddr, cookie: &str) -> anyhow::Result<u64> {
+pub(crate) fn visits(addr: SocketAddr, cookie: &str) -> anyhow::Result<u64> {
     let response = get(addr, Some(cookie))?;
     let marker = "<strong id=\"visits\">";
     let start = response
@@ -234,7 +234,7 @@ fn visits(addr: SocketAddr, cookie: &str) -> anyhow::Result<u64> {
 }
 
 /// The first executable `name` on PATH.
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())

@@ -42,6 +42,10 @@
 //!     defaults, every kernel cache off), beside the first directory with and
 //!     without `shared-directory`; filesystem calls and Redis commands per
 //!     cycle. Needs `redis-server`, `juicefs` and FUSE (`make setup`).
+//! 11. The same page under the real `wasmtime serve` (the wasmtime CLI),
+//!     with fresh and with reused instances, beside `edge-server`: at
+//!     concurrency 1 and 4, one shared session and one session per request;
+//!     requests per second and the median and 99th percentile latency.
 //!
 //! `bench --help` lists the flags; BENCHMARKS.md shows the commands behind
 //! its tables.
@@ -53,6 +57,7 @@ mod http;
 mod kv;
 mod ops;
 mod scale;
+mod serve;
 mod setup;
 mod stats;
 mod sweep;
@@ -95,6 +100,7 @@ fn run() -> anyhow::Result<()> {
         http_requests,
         http_concurrency,
         juicefs,
+        serve_requests,
         component,
         ..
     } = args;
@@ -183,6 +189,10 @@ fn run() -> anyhow::Result<()> {
     if juicefs {
         println!();
         hosts::several_hosts_bench(&stock, &counted, &dirs[0], iters)?;
+    }
+    if serve_requests > 0 {
+        println!();
+        serve::serve_bench(&dirs[0], serve_requests)?;
     }
     println!(
         "\nbench finished in {:.1} s",
