@@ -40,6 +40,7 @@ mod calls;
 mod clock;
 mod config;
 pub mod engine;
+pub mod exports;
 pub mod host_calls;
 mod memory;
 pub mod preinit;

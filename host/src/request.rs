@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Instance, InstancePre, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{SessionStore, SessionStorePre};
 use crate::clock::FakeClock;
 use crate::config::DEFAULT_GUEST_DIR;
+use crate::exports::Exports;
 use crate::host_calls::{HostCallCounter, HostCallCounts, HostCallEvent, HostCallsView};
 use crate::memory::{MemoryStats, MemoryTracker};
 
@@ -66,6 +66,26 @@ pub struct RequestState {
 }
 
 impl RequestState {
+    fn new(ctx: WasiCtx) -> Self {
+        Self {
+            ctx,
+            table: ResourceTable::new(),
+            host_calls: HostCallCounter::default(),
+            memory: MemoryTracker::default(),
+        }
+    }
+
+    /// A store whose guest sees no directory at all, with unlimited fuel if
+    /// `engine` meters it: for instances that never run a request (checking
+    /// the exports once).
+    pub(crate) fn bare_store(engine: &Engine, fuel: bool) -> anyhow::Result<Store<Self>> {
+        let mut store = Store::new(engine, Self::new(WasiCtx::builder().build()));
+        if fuel {
+            store.set_fuel(u64::MAX)?;
+        }
+        Ok(store)
+    }
+
     /// The getter [`host_calls::add_to_linker`](crate::host_calls::add_to_linker)
     /// is given: disjoint borrows of the fields the counting wrappers need.
     pub(crate) fn host_calls_view(&mut self) -> HostCallsView<'_> {
@@ -98,13 +118,15 @@ impl WasiView for RequestState {
 /// destructors.
 pub struct Request {
     store: Store<RequestState>,
-    instance: SessionStore,
+    instance: Instance,
+    exports: Exports,
 }
 
 impl Request {
     pub(crate) fn new(
         engine: &Engine,
-        pre: &SessionStorePre<RequestState>,
+        pre: &InstancePre<RequestState>,
+        exports: Exports,
         session_dir: &Path,
         options: &RequestOptions,
         fuel: Option<u64>,
@@ -124,19 +146,17 @@ impl Request {
             }
         })?;
 
-        let state = RequestState {
-            ctx,
-            table: ResourceTable::new(),
-            host_calls: HostCallCounter::default(),
-            memory: MemoryTracker::default(),
-        };
-        let mut store = Store::new(engine, state);
+        let mut store = Store::new(engine, RequestState::new(ctx));
         store.limiter(|state| &mut state.memory);
         if let Some(fuel) = fuel {
             store.set_fuel(fuel)?;
         }
         let instance = pre.instantiate(&mut store)?;
-        Ok(Self { store, instance })
+        Ok(Self {
+            store,
+            instance,
+            exports,
+        })
     }
 
     /// The request's Wasmtime store, e.g. for `get_fuel`.
@@ -183,8 +203,9 @@ impl Request {
         self.memory_stats().peak_bytes
     }
 
-    /// The Wasmtime store and the instance's bindings, for the typed calls.
-    pub(crate) fn parts_mut(&mut self) -> (&mut Store<RequestState>, &SessionStore) {
-        (&mut self.store, &self.instance)
+    /// The Wasmtime store, the instance and where its exports are, for the
+    /// typed calls.
+    pub(crate) fn parts_mut(&mut self) -> (&mut Store<RequestState>, &Instance, &Exports) {
+        (&mut self.store, &self.instance, &self.exports)
     }
 }

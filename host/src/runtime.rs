@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use wasmtime::component::Linker;
+use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy};
 
 use crate::bindings::exports::sqlite_sessions::store::sessions::Config;
-use crate::bindings::SessionStorePre;
 use crate::engine::{self, InstanceShape};
+use crate::exports::Exports;
 use crate::request::{Request, RequestOptions, RequestState};
 
 /// Engine-level settings: they change how the component is compiled or how
@@ -95,7 +95,9 @@ impl RuntimeOptions {
 /// isolates requests would do. `Runtime` is `Send + Sync`.
 pub struct Runtime {
     engine: Engine,
-    pre: SessionStorePre<RequestState>,
+    pre: InstancePre<RequestState>,
+    /// Where the component's exports are, checked once for all requests.
+    exports: Exports,
     consume_fuel: bool,
     count_host_calls: bool,
 }
@@ -146,11 +148,16 @@ impl Runtime {
         }
         // Type-checks every import and export once, here, so that each
         // request only allocates and initializes an instance.
-        let pre = SessionStorePre::new(linker.instantiate_pre(&component)?)?;
+        let pre = linker.instantiate_pre(&component)?;
+        let exports = Exports::new(
+            &pre,
+            RequestState::bare_store(&engine, options.consume_fuel)?,
+        )?;
 
         Ok(Self {
             engine,
             pre,
+            exports,
             consume_fuel: options.consume_fuel,
             count_host_calls: options.count_host_calls,
         })
@@ -189,7 +196,14 @@ impl Runtime {
             bail!("RequestOptions::fuel needs a Runtime built with RuntimeOptions::consume_fuel");
         }
         let fuel = self.consume_fuel.then(|| options.fuel.unwrap_or(u64::MAX));
-        Request::new(&self.engine, &self.pre, session_dir, &options, fuel)
+        Request::new(
+            &self.engine,
+            &self.pre,
+            self.exports,
+            session_dir,
+            &options,
+            fuel,
+        )
     }
 
     /// Creates a session holding `entries` (key, JSON text) in a fresh

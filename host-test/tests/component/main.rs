@@ -11,6 +11,7 @@ mod api;
 mod atomic;
 mod concurrency;
 mod cookies;
+mod exports;
 mod faults;
 mod host_calls;
 mod hostile_fs;

@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+use super::call;
 use super::handles::StoreHandle;
 use crate::bindings::exports::sqlite_sessions::store::admin::{Listing, SessionDump};
 use crate::bindings::exports::sqlite_sessions::store::sessions::Error;
@@ -47,21 +48,18 @@ impl<'a> AdminRef<'a> {
         cursor: Option<&str>,
         budget: u32,
     ) -> anyhow::Result<Result<Listing, Error>> {
-        let (store, instance) = self.req.parts_mut();
-        Ok(instance.sqlite_sessions_store_admin().call_list_sessions(
-            store,
+        Ok(call!(
+            self.req,
+            list_sessions,
             self.store.resource(),
             cursor,
-            budget,
+            budget
         )?)
     }
 
     /// `admin.inspect`: one session's keys, values and metadata, read
     /// without counting as activity.
     pub fn inspect(&mut self, id: &str) -> anyhow::Result<Result<Option<SessionDump>, Error>> {
-        let (store, instance) = self.req.parts_mut();
-        Ok(instance
-            .sqlite_sessions_store_admin()
-            .call_inspect(store, self.store.resource(), id)?)
+        Ok(call!(self.req, inspect, self.store.resource(), id)?)
     }
 }

@@ -9,6 +9,18 @@ mod store;
 use crate::bindings::exports::sqlite_sessions::store::sessions::{Config, Error};
 use crate::request::Request;
 
+/// Calls the export `$field` (see `crate::exports`) of the request's
+/// instance with the given arguments; evaluates to its one result as a
+/// `wasmtime::Result`.
+macro_rules! call {
+    ($req:expr, $field:ident $(, $arg:expr)*) => {{
+        let (store, instance, exports) = $req.parts_mut();
+        let func = exports.$field(&mut *store, instance);
+        func.call(store, ($($arg,)*)).map(|(result,)| result)
+    }};
+}
+use call;
+
 pub use admin::AdminRef;
 pub use handles::{SessionHandle, StoreHandle};
 pub use session::SessionRef;
@@ -17,11 +29,7 @@ pub use store::StoreRef;
 impl Request {
     /// `store.open`.
     pub fn open_store(&mut self, cfg: &Config) -> anyhow::Result<Result<StoreHandle, Error>> {
-        let (store, instance) = self.parts_mut();
-        let r = instance
-            .sqlite_sessions_store_sessions()
-            .store()
-            .call_open(store, cfg)?;
+        let r = call!(self, open, cfg)?;
         Ok(r.map(StoreHandle::new))
     }
 
@@ -42,13 +50,13 @@ impl Request {
 
     /// Drops the `store` resource, running the guest's destructor.
     pub fn drop_store(&mut self, handle: StoreHandle) -> anyhow::Result<()> {
-        let (store, _) = self.parts_mut();
+        let (store, _, _) = self.parts_mut();
         Ok(handle.resource().resource_drop(store)?)
     }
 
     /// Drops the `session` resource, running the guest's destructor.
     pub fn drop_session(&mut self, handle: SessionHandle) -> anyhow::Result<()> {
-        let (store, _) = self.parts_mut();
+        let (store, _, _) = self.parts_mut();
         Ok(handle.resource().resource_drop(store)?)
     }
 }
