@@ -3,7 +3,11 @@
 //!
 //! A [`Runtime`] compiles, links and pre-instantiates the component once;
 //! each [`Request`] is a fresh instance of it, as a server that isolates
-//! requests would make, with the host's session directory preopened.
+//! requests would make, with the host's session directory preopened. With
+//! [`RuntimeOptions::max_instance_reuse_count`] above 1 an instance serves
+//! up to that many requests (as `wasmtime serve
+//! --max-instance-reuse-count`), each ended with [`Runtime::finish`]; an
+//! instance that trapped, failed or still holds a resource is dropped.
 //!
 //! ```no_run
 //! use sqlite_sessions_host::{default_config, Runtime};

@@ -2,6 +2,7 @@
 //! and pre-instantiation, built once and shared by every request.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context as _};
 use wasmtime::component::{InstancePre, Linker};
@@ -10,7 +11,7 @@ use wasmtime::{Engine, InstanceAllocationStrategy};
 use crate::bindings::exports::sqlite_sessions::store::sessions::Config;
 use crate::engine::{self, InstanceShape};
 use crate::exports::Exports;
-use crate::request::{Request, RequestOptions, RequestState};
+use crate::request::{Request, RequestOptions, RequestState, ReuseKey};
 
 /// Engine-level settings: they change how the component is compiled or how
 /// instances are allocated, so they are fixed for a [`Runtime`]'s lifetime.
@@ -60,6 +61,22 @@ pub struct RuntimeOptions {
     /// default (`bench` compares); the snapshot is cached with the compiled
     /// component in `cache_dir`.
     pub preinitialize: bool,
+    /// How many requests one instance may serve, as `wasmtime serve
+    /// --max-instance-reuse-count`. Default 1: a fresh instance per request.
+    /// Above 1, a request ended with [`Runtime::finish`] leaves its instance
+    /// idle, and the next request made with the same session directory and
+    /// the same [`RequestOptions`] (fuel aside; the same [`FakeClock`]
+    /// clone, if any) runs in it, until it has served this many. An instance
+    /// is never reused after a call trapped or failed (an outer `Err`), nor
+    /// while it holds a `store` or `session` resource not dropped; a request
+    /// simply dropped takes its instance with it. The guest keeps its
+    /// compiled connection and the directory it was shown between requests,
+    /// never a session: each request opens its store and loads its session
+    /// from the files again (`host-test`'s `reuse` tests check that nothing
+    /// else carries over).
+    ///
+    /// [`FakeClock`]: crate::FakeClock
+    pub max_instance_reuse_count: u32,
 }
 
 impl Default for RuntimeOptions {
@@ -73,6 +90,7 @@ impl Default for RuntimeOptions {
             count_host_calls: true,
             keep_resident_bytes: 2 << 20,
             preinitialize: true,
+            max_instance_reuse_count: 1,
         }
     }
 }
@@ -92,7 +110,10 @@ impl RuntimeOptions {
 ///
 /// Create one per process and call [`Runtime::request`] for each HTTP
 /// request: each gets a fresh Wasmtime store and instance, as a server that
-/// isolates requests would do. `Runtime` is `Send + Sync`.
+/// isolates requests would do, unless
+/// [`RuntimeOptions::max_instance_reuse_count`] lets instances serve several
+/// requests (then end each with [`Runtime::finish`]). `Runtime` is
+/// `Send + Sync`.
 pub struct Runtime {
     engine: Engine,
     pre: InstancePre<RequestState>,
@@ -100,6 +121,10 @@ pub struct Runtime {
     exports: Exports,
     consume_fuel: bool,
     count_host_calls: bool,
+    /// [`RuntimeOptions::max_instance_reuse_count`], at least 1.
+    max_reuse: u32,
+    /// Instances between two requests, each still allowed another.
+    idle: Mutex<Vec<Request>>,
 }
 
 impl Runtime {
@@ -160,6 +185,8 @@ impl Runtime {
             exports,
             consume_fuel: options.consume_fuel,
             count_host_calls: options.count_host_calls,
+            max_reuse: options.max_instance_reuse_count.max(1),
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -179,14 +206,17 @@ impl Runtime {
         self.count_host_calls
     }
 
-    /// A fresh instance whose `/sessions` is the host's `session_dir`, with
-    /// default [`RequestOptions`].
+    /// An instance whose `/sessions` is the host's `session_dir`, with
+    /// default [`RequestOptions`]: a fresh one, or an idle one under
+    /// [`RuntimeOptions::max_instance_reuse_count`].
     pub fn request(&self, session_dir: &Path) -> anyhow::Result<Request> {
         self.request_with(session_dir, RequestOptions::default())
     }
 
-    /// A fresh instance whose [`RequestOptions::guest_dir`] (default
-    /// `/sessions`) is the host's `session_dir`.
+    /// An instance whose [`RequestOptions::guest_dir`] (default
+    /// `/sessions`) is the host's `session_dir`: a fresh one, or an idle one
+    /// made for the same directory and options under
+    /// [`RuntimeOptions::max_instance_reuse_count`].
     pub fn request_with(
         &self,
         session_dir: &Path,
@@ -196,14 +226,74 @@ impl Runtime {
             bail!("RequestOptions::fuel needs a Runtime built with RuntimeOptions::consume_fuel");
         }
         let fuel = self.consume_fuel.then(|| options.fuel.unwrap_or(u64::MAX));
+        if self.max_reuse <= 1 {
+            return self.fresh(session_dir, &options, fuel, None);
+        }
+        let key = ReuseKey::new(session_dir, &options);
+        if let Some(mut req) = self.take_idle(&key) {
+            req.begin_reuse(fuel)?;
+            return Ok(req);
+        }
+        match self.fresh(session_dir, &options, fuel, Some(key.clone())) {
+            Ok(req) => Ok(req),
+            // The pool may be full of idle instances made for other
+            // directories or options: free them and try once more.
+            Err(_) if self.drop_idle() > 0 => self.fresh(session_dir, &options, fuel, Some(key)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends a request. Under [`RuntimeOptions::max_instance_reuse_count`]
+    /// its instance is kept for a later request if it may serve another
+    /// (no call trapped or failed, every `store` and `session` resource
+    /// dropped, fewer requests served than the limit); otherwise, and always
+    /// with the default of fresh instances, it is dropped.
+    pub fn finish(&self, req: Request) {
+        if req.reusable(self.max_reuse) {
+            self.idle_list().push(req);
+        }
+    }
+
+    /// How many instances are idle, waiting to be reused.
+    pub fn idle_instances(&self) -> usize {
+        self.idle_list().len()
+    }
+
+    fn fresh(
+        &self,
+        session_dir: &Path,
+        options: &RequestOptions,
+        fuel: Option<u64>,
+        key: Option<ReuseKey>,
+    ) -> anyhow::Result<Request> {
         Request::new(
             &self.engine,
             &self.pre,
             self.exports,
             session_dir,
-            &options,
+            options,
             fuel,
+            key,
         )
+    }
+
+    fn take_idle(&self, key: &ReuseKey) -> Option<Request> {
+        let mut idle = self.idle_list();
+        let at = idle.iter().rposition(|req| req.is_for(key))?;
+        Some(idle.swap_remove(at))
+    }
+
+    /// Drops every idle instance; returns how many there were.
+    fn drop_idle(&self) -> usize {
+        let dropped = std::mem::take(&mut *self.idle_list());
+        dropped.len()
+    }
+
+    fn idle_list(&self) -> std::sync::MutexGuard<'_, Vec<Request>> {
+        // The list is consistent at every point a holder could panic.
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Creates a session holding `entries` (key, JSON text) in a fresh
@@ -225,6 +315,7 @@ impl Runtime {
         let id = req.session(&session).id()?;
         req.drop_session(session)?;
         req.drop_store(store)?;
+        self.finish(req);
         Ok(id)
     }
 }

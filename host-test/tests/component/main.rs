@@ -22,6 +22,7 @@ mod memory;
 mod model;
 mod preinit;
 mod regenerate;
+mod reuse;
 mod security;
 mod signing;
 mod smoke;

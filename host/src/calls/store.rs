@@ -33,12 +33,17 @@ impl<'a> StoreRef<'a> {
     /// `store.load`.
     pub fn load(&mut self, id: &str) -> anyhow::Result<Result<Option<SessionHandle>, Error>> {
         let r = store_call!(self, load, id)?;
+        if let Ok(Some(_)) = r {
+            self.req.note_resource_created();
+        }
         Ok(r.map(|s| s.map(SessionHandle::new)))
     }
 
     /// `store.create`.
     pub fn create(&mut self) -> anyhow::Result<SessionHandle> {
-        Ok(SessionHandle::new(store_call!(self, create)?))
+        let r = store_call!(self, create)?;
+        self.req.note_resource_created();
+        Ok(SessionHandle::new(r))
     }
 
     /// `store.load-or-create`.
@@ -47,6 +52,9 @@ impl<'a> StoreRef<'a> {
         cookie_value: Option<&str>,
     ) -> anyhow::Result<Result<SessionHandle, Error>> {
         let r = store_call!(self, load_or_create, cookie_value)?;
+        if r.is_ok() {
+            self.req.note_resource_created();
+        }
         Ok(r.map(SessionHandle::new))
     }
 
