@@ -36,6 +36,18 @@ fn compiled() -> &'static EdgeServer {
     })
 }
 
+/// The demo with each instance serving many requests
+/// (`--max-instance-reuse-count`).
+fn compiled_reusing() -> &'static EdgeServer {
+    static SERVER: OnceLock<EdgeServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let composed = sqlite_sessions_artifacts::edge_demo().unwrap_or_else(|e| panic!("{e}"));
+        let mut options = ServerOptions::new(composed, std::env::temp_dir());
+        options.max_instance_reuse_count = 1000;
+        EdgeServer::new(&options).expect("compiling the composed edge demo")
+    })
+}
+
 /// The same demo with the store pre-initialised first, composed the way
 /// the README tells `wasmtime serve` and Spin users to: the store through
 /// `sqlite_sessions_host::preinit` (what `make preinit` runs), then `wac
@@ -296,6 +308,21 @@ fn counter_login_flash_and_logout_through_a_cookie_jar() {
 #[test]
 fn the_same_flow_with_the_store_pre_initialised() {
     run(async { counter_login_flash_and_logout(Site::start_with(compiled_preinit()).await).await });
+}
+
+/// The flow's later requests run on instances that served its earlier
+/// ones: after logout the counter starts again and the old ids find
+/// nothing, on the same instances that held those sessions.
+#[test]
+fn the_same_flow_with_instances_reused() {
+    run(async {
+        let server = compiled_reusing();
+        counter_login_flash_and_logout(Site::start_with(server).await).await;
+        assert!(
+            server.idle_instances() >= 1,
+            "no instance was kept for reuse"
+        );
+    });
 }
 
 async fn counter_login_flash_and_logout(site: Site) {

@@ -1,7 +1,8 @@
 //! A `wasi:http` server for the edge demo, or any `wasi:http/proxy` component
 //! that keeps its sessions in a preopened directory: hyper on a loopback
-//! address, a fresh pooled instance per request, and the host's session
-//! directory preopened as `/sessions` in every instance.
+//! address, a fresh pooled instance per request (or one serving up to
+//! [`ServerOptions::max_instance_reuse_count`] requests), and the host's
+//! session directory preopened as `/sessions` in every instance.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -27,7 +28,7 @@ mod state;
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -35,13 +36,13 @@ use hyper::server::conn::http1;
 use sqlite_sessions_host::engine::{pooling_config, InstanceShape};
 use sqlite_sessions_host::DEFAULT_GUEST_DIR;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Cache, CacheConfig, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView as _;
 
@@ -86,6 +87,17 @@ pub struct ServerOptions {
     /// `RuntimeOptions::keep_resident_bytes`; every slot that has served a
     /// request keeps up to that much per memory.
     pub keep_resident_bytes: usize,
+    /// How many requests one instance may serve, as `wasmtime serve
+    /// --max-instance-reuse-count`. Default 1: a fresh instance per request.
+    /// Above 1, an instance whose handler returned without a trap or error
+    /// waits, holding its pool slot, for the next request to the same
+    /// session directory, until it has served this many; one that trapped,
+    /// failed or timed out is dropped. The guest's memory (its globals and
+    /// caches) carries over between the requests it serves, so only a
+    /// component written for that should be served this way; the store
+    /// component opens its store and loads each session from the files
+    /// again in every request.
+    pub max_instance_reuse_count: u32,
 }
 
 impl ServerOptions {
@@ -104,6 +116,7 @@ impl ServerOptions {
             cache_dir,
             inherit_stderr: true,
             keep_resident_bytes: 2 << 20,
+            max_instance_reuse_count: 1,
         }
     }
 }
@@ -121,6 +134,27 @@ struct Inner {
     slots: Arc<Semaphore>,
     request_timeout: Duration,
     inherit_stderr: bool,
+    /// [`ServerOptions::max_instance_reuse_count`], at least 1.
+    max_reuse: u32,
+    /// Instances between two requests, shared by every server of one pool.
+    idle: Arc<Mutex<Vec<Idle>>>,
+}
+
+/// An instance waiting for its next request.
+struct Idle {
+    store: Store<ServerState>,
+    proxy: Proxy,
+    session_dir: PathBuf,
+    /// Requests served so far.
+    served: u32,
+    slot: OwnedSemaphorePermit,
+}
+
+/// An instance for a request: one that served earlier requests, or a slot
+/// to instantiate in.
+enum Instance {
+    Reused(Box<Idle>),
+    Fresh(Store<ServerState>, OwnedSemaphorePermit),
 }
 
 impl EdgeServer {
@@ -150,7 +184,46 @@ impl EdgeServer {
             slots: Arc::new(Semaphore::new(options.max_concurrent_requests as usize)),
             request_timeout: options.request_timeout,
             inherit_stderr: options.inherit_stderr,
+            max_reuse: options.max_instance_reuse_count.max(1),
+            idle: Arc::default(),
         })))
+    }
+
+    /// How many instances wait to be reused, for every session directory.
+    pub fn idle_instances(&self) -> usize {
+        self.idle_list().len()
+    }
+
+    fn idle_list(&self) -> MutexGuard<'_, Vec<Idle>> {
+        // The list is consistent at every point a holder could panic.
+        self.0.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle instance made for this server's directory, or a free slot
+    /// and a fresh store.
+    async fn instance(&self) -> anyhow::Result<Instance> {
+        let inner = &self.0;
+        if inner.max_reuse > 1 {
+            let mut idle = self.idle_list();
+            if let Some(at) = idle
+                .iter()
+                .rposition(|i| i.session_dir == inner.session_dir)
+            {
+                return Ok(Instance::Reused(Box::new(idle.swap_remove(at))));
+            }
+        }
+        let slot = match inner.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Idle instances of other directories may hold every slot.
+                drop(self.idle_list().pop());
+                // Wait for a free slot instead of failing instantiation on a
+                // full pool.
+                inner.slots.clone().acquire_owned().await?
+            }
+        };
+        let state = ServerState::new(&inner.session_dir, &inner.guest_dir, inner.inherit_stderr)?;
+        Ok(Instance::Fresh(Store::new(inner.pre.engine(), state), slot))
     }
 
     /// Listens on `addr` (loopback only) and serves in a background task
@@ -199,10 +272,19 @@ impl EdgeServer {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let inner = &self.0;
-        // Wait for a free slot instead of failing instantiation on a full pool.
-        let slot = inner.slots.clone().acquire_owned().await?;
-        let state = ServerState::new(&inner.session_dir, &inner.guest_dir, inner.inherit_stderr)?;
-        let mut store = Store::new(inner.pre.engine(), state);
+        let (mut store, slot, reused) = match self.instance().await? {
+            Instance::Reused(idle) => {
+                let Idle {
+                    store,
+                    proxy,
+                    served,
+                    slot,
+                    ..
+                } = *idle;
+                (store, slot, Some((proxy, served)))
+            }
+            Instance::Fresh(store, slot) => (store, slot, None),
+        };
         let (sender, receiver) = oneshot::channel();
         let req = store
             .data_mut()
@@ -210,24 +292,42 @@ impl EdgeServer {
             .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = inner.pre.clone();
+        let server = self.clone();
 
         // The guest runs in its own task: it may go on writing the body
         // after it has handed over the status and headers.
         let guest = tokio::spawn(async move {
-            // Held until the instance is gone, body included.
-            let _slot = slot;
             let result = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
+                let (proxy, served) = match reused {
+                    Some(reused) => reused,
+                    None => (pre.instantiate_async(&mut store).await?, 0),
+                };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
-                    .await
+                    .await?;
+                Ok::<_, wasmtime::Error>((proxy, served + 1))
             }
             .await;
-            if let Err(e) = &result {
-                eprintln!("edge-server: the guest failed: {e:?}");
+            match result {
+                Ok((proxy, served)) => {
+                    // The slot stays with the instance, idle or dropped.
+                    if served < server.0.max_reuse {
+                        server.idle_list().push(Idle {
+                            store,
+                            proxy,
+                            session_dir: server.0.session_dir.clone(),
+                            served,
+                            slot,
+                        });
+                    }
+                    true
+                }
+                Err(e) => {
+                    eprintln!("edge-server: the guest failed: {e:?}");
+                    false
+                }
             }
-            result.is_ok()
         });
 
         match tokio::time::timeout(inner.request_timeout, receiver).await {
@@ -264,6 +364,9 @@ impl EdgeServer {
             slots: inner.slots.clone(),
             request_timeout: inner.request_timeout,
             inherit_stderr: inner.inherit_stderr,
+            max_reuse: inner.max_reuse,
+            // Shared with the slots: an idle instance holds one.
+            idle: inner.idle.clone(),
         })))
     }
 

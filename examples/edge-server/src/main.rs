@@ -26,6 +26,14 @@ struct Args {
     /// crate built.
     #[arg(long, value_name = "FILE.wasm")]
     component: Option<PathBuf>,
+
+    /// How many requests one instance may serve before it is dropped, as
+    /// `wasmtime serve --max-instance-reuse-count`. 1 (the default) gives
+    /// every request a fresh instance. An instance that trapped, failed or
+    /// timed out is never reused.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_instance_reuse_count: u32,
 }
 
 #[tokio::main]
@@ -39,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let mut options = ServerOptions::new(&component, &args.dir);
     options.addr.set_port(args.port);
+    options.max_instance_reuse_count = args.max_instance_reuse_count;
 
     let server = EdgeServer::new(&options)?;
     let running = server.bind(options.addr).await?;
@@ -46,8 +55,12 @@ async fn main() -> anyhow::Result<()> {
     println!("Edge demo: {}", running.url());
     println!("  sessions:  {} (the app's /sessions)", args.dir.display());
     println!("  component: {}", component.display());
+    let reuse = match args.max_instance_reuse_count {
+        1 => String::new(),
+        n => format!(" --max-instance-reuse-count {n}"),
+    };
     println!(
-        "  the same under the wasmtime CLI: wasmtime serve -S cli --addr {addr} --dir {}::/sessions {}",
+        "  the same under the wasmtime CLI: wasmtime serve -S cli --addr {addr}{reuse} --dir {}::/sessions {}",
         args.dir.display(),
         component.display()
     );
