@@ -478,8 +478,25 @@ fn bad_cookie_values_get_a_fresh_session_and_no_error_page() {
 
 #[test]
 fn a_burst_of_concurrent_visits_loses_no_increment() {
+    run(async { burst_of_concurrent_visits(Site::start().await).await });
+}
+
+/// The burst's visits run on instances that served earlier visits, several
+/// at once on one session.
+#[test]
+fn the_same_burst_with_instances_reused() {
     run(async {
-        let site = Site::start().await;
+        let server = compiled_reusing();
+        burst_of_concurrent_visits(Site::start_with(server).await).await;
+        assert!(
+            server.idle_instances() >= 1,
+            "no instance was kept for reuse"
+        );
+    });
+}
+
+async fn burst_of_concurrent_visits(site: Site) {
+    {
         let (browser, jar) = site.browser();
         assert_eq!(get(&browser, site.at("/")).await.visits(), 1);
         let cookie = format!("sid={}", site.sid(&jar).unwrap());
@@ -504,8 +521,8 @@ fn a_burst_of_concurrent_visits_loses_no_increment() {
         let expected: BTreeSet<u32> = (2..=BURST as u32 + 1).collect();
         assert_eq!(seen, expected, "each concurrent visit got its own number");
         assert_eq!(get(&browser, site.at("/")).await.visits(), BURST as u32 + 2);
-        site.stop().await;
-    });
+    }
+    site.stop().await;
 }
 
 #[test]
