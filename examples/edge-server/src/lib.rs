@@ -89,10 +89,11 @@ pub struct ServerOptions {
     pub keep_resident_bytes: usize,
     /// How many requests one instance may serve, as `wasmtime serve
     /// --max-instance-reuse-count`. Default 1: a fresh instance per request.
-    /// Above 1, an instance whose handler returned without a trap or error
-    /// waits, holding its pool slot, for the next request to the same
-    /// session directory, until it has served this many; one that trapped,
-    /// failed or timed out is dropped. The guest's memory (its globals and
+    /// Above 1, an instance whose handler answered with a response and
+    /// returned without a trap or error waits, holding its pool slot, for
+    /// the next request to the same session directory, until it has served
+    /// this many; one that trapped, failed, timed out or gave no response
+    /// is dropped. The guest's memory (its globals and
     /// caches) carries over between the requests it serves, so only a
     /// component written for that should be served this way; the store
     /// component opens its store and loads each session from the files
@@ -293,6 +294,9 @@ impl EdgeServer {
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = inner.pre.clone();
         let server = self.clone();
+        // Whether the guest answered with a response: one that returned
+        // without one, or with an error code, is not reused either.
+        let (verdict, answered) = oneshot::channel::<bool>();
 
         // The guest runs in its own task: it may go on writing the body
         // after it has handed over the status and headers.
@@ -312,7 +316,7 @@ impl EdgeServer {
             match result {
                 Ok((proxy, served)) => {
                     // The slot stays with the instance, idle or dropped.
-                    if served < server.0.max_reuse {
+                    if served < server.0.max_reuse && answered.await == Ok(true) {
                         server.idle_list().push(Idle {
                             store,
                             proxy,
@@ -330,7 +334,10 @@ impl EdgeServer {
             }
         });
 
-        match tokio::time::timeout(inner.request_timeout, receiver).await {
+        let answer = tokio::time::timeout(inner.request_timeout, receiver).await;
+        // Sent before the guest task is awaited below, which may wait for it.
+        let _ = verdict.send(matches!(answer, Ok(Ok(Ok(_)))));
+        match answer {
             Ok(Ok(Ok(response))) => Ok(response),
             Ok(Ok(Err(code))) => bail!("the guest answered with an error: {code:?}"),
             // The guest dropped its response-outparam without setting it.
