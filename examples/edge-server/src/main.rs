@@ -29,8 +29,8 @@ struct Args {
 
     /// How many requests one instance may serve before it is dropped, as
     /// `wasmtime serve --max-instance-reuse-count`. 1 (the default) gives
-    /// every request a fresh instance. An instance that trapped, failed or
-    /// timed out is never reused.
+    /// every request a fresh instance. An instance that trapped, failed,
+    /// timed out or gave no response is never reused.
     #[arg(long, default_value_t = 1, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     max_instance_reuse_count: u32,
