@@ -33,6 +33,18 @@ fn compiled() -> &'static EdgeServer {
     })
 }
 
+/// The demo with each instance serving many requests
+/// (`--max-instance-reuse-count`).
+fn compiled_reusing() -> &'static EdgeServer {
+    static SERVER: OnceLock<EdgeServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let composed = sqlite_sessions_artifacts::edge_demo().unwrap_or_else(|e| panic!("{e}"));
+        let mut options = ServerOptions::new(composed, std::env::temp_dir());
+        options.max_instance_reuse_count = 1000;
+        EdgeServer::new(&options).expect("compiling the composed edge demo")
+    })
+}
+
 /// The key-value demo (`edge_demo_kv.wasm`), compiled once; each test
 /// serves its own bucket with it.
 fn compiled_kv() -> &'static EdgeServer {
@@ -162,6 +174,24 @@ fn the_same_flow_with_the_store_pre_initialised() {
     });
 }
 
+/// The flow's later requests run on instances that served its earlier
+/// ones: after logout the counter starts again and the old ids find
+/// nothing, on the same instances that held those sessions.
+#[test]
+fn the_same_flow_with_instances_reused() {
+    run(async {
+        let server = compiled_reusing();
+        let served = Served::start_with(server).await;
+        flow::counter_login_flash_and_logout(&served.site).await;
+        // Idle instances are shared by every server made from this one.
+        assert!(
+            server.idle_instances() >= 1,
+            "no instance was kept for reuse"
+        );
+        served.stop().await;
+    });
+}
+
 #[test]
 fn the_same_flow_over_redis() {
     run(async {
@@ -203,6 +233,20 @@ fn a_burst_of_concurrent_visits_loses_no_increment() {
     run(async {
         let served = Served::start().await;
         flow::burst_of_visits(&served.site).await;
+        served.stop().await;
+    });
+}
+
+#[test]
+fn the_same_burst_with_instances_reused() {
+    run(async {
+        let server = compiled_reusing();
+        let served = Served::start_with(server).await;
+        flow::burst_of_visits(&served.site).await;
+        assert!(
+            server.idle_instances() >= 1,
+            "no instance was kept for reuse"
+        );
         served.stop().await;
     });
 }

@@ -23,6 +23,11 @@ pub struct FakeClock {
 }
 
 impl FakeClock {
+    /// Whether `other` is a clone of this clock (they share one time).
+    pub(crate) fn is_same_clock(&self, other: &FakeClock) -> bool {
+        Arc::ptr_eq(&self.since_epoch, &other.since_epoch)
+    }
+
     /// A clock that reads `start` until it is moved.
     ///
     /// # Panics

@@ -8,6 +8,10 @@
 //! directory preopened, or, for the key-value build, the buckets of a
 //! [`keyvalue::Buckets`] (Redis or Valkey, standalone or cluster, or
 //! memory) behind `wasi:keyvalue`.
+//! With [`RuntimeOptions::max_instance_reuse_count`] above 1 an instance
+//! serves up to that many requests (as `wasmtime serve
+//! --max-instance-reuse-count`), each ended with [`Runtime::finish`]; an
+//! instance that trapped, failed or still holds a resource is dropped.
 //!
 //! ```no_run
 //! use sqlite_sessions_host::{default_config, Runtime};
@@ -66,6 +70,7 @@ mod calls;
 mod clock;
 mod config;
 pub mod engine;
+pub mod exports;
 pub mod host_calls;
 pub mod keyvalue;
 mod memory;

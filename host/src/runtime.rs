@@ -2,16 +2,17 @@
 //! and pre-instantiation, built once and shared by every request.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context as _};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy};
 
 use crate::bindings::exports::sqlite_sessions::store::sessions::Config;
-use crate::bindings::SessionStorePre;
 use crate::engine::{self, InstanceShape};
-use crate::request::{Request, RequestOptions, RequestState};
+use crate::exports::Exports;
+use crate::request::{Request, RequestOptions, RequestState, ReuseKey};
 use crate::storage::SessionStorage;
 
 /// Engine-level settings: they change how the component is compiled or how
@@ -62,6 +63,23 @@ pub struct RuntimeOptions {
     /// default (`bench` compares); the snapshot is cached with the compiled
     /// component in `cache_dir`.
     pub preinitialize: bool,
+    /// How many requests one instance may serve, as `wasmtime serve
+    /// --max-instance-reuse-count`. Default 1: a fresh instance per request.
+    /// Above 1, a request ended with [`Runtime::finish`] leaves its instance
+    /// idle, and the next request made with the same session storage (the
+    /// same directory path, or clones of the same buckets) and
+    /// the same [`RequestOptions`] (fuel aside; the same [`FakeClock`]
+    /// clone, if any) runs in it, until it has served this many. An instance
+    /// is never reused after a call trapped or failed (an outer `Err`), nor
+    /// while it holds a `store` or `session` resource not dropped; a request
+    /// simply dropped takes its instance with it. The guest keeps its
+    /// compiled connection and the directory it was shown between requests,
+    /// never a session: each request opens its store and loads its session
+    /// from the files again (`host-test`'s `reuse` tests check that nothing
+    /// else carries over).
+    ///
+    /// [`FakeClock`]: crate::FakeClock
+    pub max_instance_reuse_count: u32,
 }
 
 impl Default for RuntimeOptions {
@@ -75,6 +93,7 @@ impl Default for RuntimeOptions {
             count_host_calls: true,
             keep_resident_bytes: 2 << 20,
             preinitialize: true,
+            max_instance_reuse_count: 1,
         }
     }
 }
@@ -94,12 +113,21 @@ impl RuntimeOptions {
 ///
 /// Create one per process and call [`Runtime::request`] for each HTTP
 /// request: each gets a fresh Wasmtime store and instance, as a server that
-/// isolates requests would do. `Runtime` is `Send + Sync`.
+/// isolates requests would do, unless
+/// [`RuntimeOptions::max_instance_reuse_count`] lets instances serve several
+/// requests (then end each with [`Runtime::finish`]). `Runtime` is
+/// `Send + Sync`.
 pub struct Runtime {
     engine: Engine,
-    pre: SessionStorePre<RequestState>,
+    pre: InstancePre<RequestState>,
+    /// Where the component's exports are, checked once for all requests.
+    exports: Exports,
     consume_fuel: bool,
     count_host_calls: bool,
+    /// [`RuntimeOptions::max_instance_reuse_count`], at least 1.
+    max_reuse: u32,
+    /// Instances between two requests, each still allowed another.
+    idle: Mutex<Vec<Request>>,
     imports_keyvalue: bool,
 }
 
@@ -152,14 +180,21 @@ impl Runtime {
         crate::keyvalue::add_to_linker(&mut linker, RequestState::keyvalue_view)?;
         // Type-checks every import and export once, here, so that each
         // request only allocates and initializes an instance.
-        let pre = SessionStorePre::new(linker.instantiate_pre(&component)?)?;
+        let pre = linker.instantiate_pre(&component)?;
+        let exports = Exports::new(
+            &pre,
+            RequestState::bare_store(&engine, options.consume_fuel)?,
+        )?;
 
         Ok(Self {
             imports_keyvalue: imports_keyvalue(&engine, &component),
             engine,
             pre,
+            exports,
             consume_fuel: options.consume_fuel,
             count_host_calls: options.count_host_calls,
+            max_reuse: options.max_instance_reuse_count.max(1),
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -185,16 +220,19 @@ impl Runtime {
         self.imports_keyvalue
     }
 
-    /// A fresh instance with its sessions in `storage` (a session directory,
+    /// An instance with its sessions in `storage` (a session directory,
     /// which the guest sees as `/sessions`, or [`Buckets`](crate::keyvalue::Buckets)),
-    /// with default [`RequestOptions`].
+    /// with default [`RequestOptions`]: a fresh one, or an idle one under
+    /// [`RuntimeOptions::max_instance_reuse_count`].
     pub fn request(&self, storage: impl Into<SessionStorage>) -> anyhow::Result<Request> {
         self.request_with(storage, RequestOptions::default())
     }
 
-    /// A fresh instance with its sessions in `storage`: a host directory
+    /// An instance with its sessions in `storage`: a host directory
     /// preopened at [`RequestOptions::guest_dir`] (default `/sessions`), or
-    /// buckets it opens through `wasi:keyvalue`.
+    /// buckets it opens through `wasi:keyvalue`. A fresh one, or an idle one
+    /// made for the same storage and options under
+    /// [`RuntimeOptions::max_instance_reuse_count`].
     pub fn request_with(
         &self,
         storage: impl Into<SessionStorage>,
@@ -204,7 +242,75 @@ impl Runtime {
             bail!("RequestOptions::fuel needs a Runtime built with RuntimeOptions::consume_fuel");
         }
         let fuel = self.consume_fuel.then(|| options.fuel.unwrap_or(u64::MAX));
-        Request::new(&self.engine, &self.pre, &storage.into(), &options, fuel)
+        let storage = storage.into();
+        if self.max_reuse <= 1 {
+            return self.fresh(&storage, &options, fuel, None);
+        }
+        let key = ReuseKey::new(&storage, &options);
+        if let Some(mut req) = self.take_idle(&key) {
+            req.begin_reuse(fuel)?;
+            return Ok(req);
+        }
+        match self.fresh(&storage, &options, fuel, Some(key.clone())) {
+            Ok(req) => Ok(req),
+            // The pool may be full of idle instances made for other
+            // directories or options: free them and try once more.
+            Err(_) if self.drop_idle() > 0 => self.fresh(&storage, &options, fuel, Some(key)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends a request. Under [`RuntimeOptions::max_instance_reuse_count`]
+    /// its instance is kept for a later request if it may serve another
+    /// (no call trapped or failed, every `store` and `session` resource
+    /// dropped, fewer requests served than the limit); otherwise, and always
+    /// with the default of fresh instances, it is dropped.
+    pub fn finish(&self, req: Request) {
+        if req.reusable(self.max_reuse) {
+            self.idle_list().push(req);
+        }
+    }
+
+    /// How many instances are idle, waiting to be reused.
+    pub fn idle_instances(&self) -> usize {
+        self.idle_list().len()
+    }
+
+    fn fresh(
+        &self,
+        storage: &SessionStorage,
+        options: &RequestOptions,
+        fuel: Option<u64>,
+        key: Option<ReuseKey>,
+    ) -> anyhow::Result<Request> {
+        Request::new(
+            &self.engine,
+            &self.pre,
+            self.exports,
+            storage,
+            options,
+            fuel,
+            key,
+        )
+    }
+
+    fn take_idle(&self, key: &ReuseKey) -> Option<Request> {
+        let mut idle = self.idle_list();
+        let at = idle.iter().rposition(|req| req.is_for(key))?;
+        Some(idle.swap_remove(at))
+    }
+
+    /// Drops every idle instance; returns how many there were.
+    fn drop_idle(&self) -> usize {
+        let dropped = std::mem::take(&mut *self.idle_list());
+        dropped.len()
+    }
+
+    fn idle_list(&self) -> std::sync::MutexGuard<'_, Vec<Request>> {
+        // The list is consistent at every point a holder could panic.
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Creates a session holding `entries` (key, JSON text) in a fresh
@@ -226,6 +332,7 @@ impl Runtime {
         let id = req.session(&session).id()?;
         req.drop_session(session)?;
         req.drop_store(store)?;
+        self.finish(req);
         Ok(id)
     }
 }

@@ -42,6 +42,16 @@ impl SessionStorage {
             SessionStorage::KeyValue(buckets) => Some(buckets),
         }
     }
+
+    /// Whether an instance made for `self` may serve a request for `other`:
+    /// the same directory path, or clones of the same [`Buckets`].
+    pub fn is_same(&self, other: &SessionStorage) -> bool {
+        match (self, other) {
+            (SessionStorage::Directory(a), SessionStorage::Directory(b)) => a == b,
+            (SessionStorage::KeyValue(a), SessionStorage::KeyValue(b)) => a.is_same(b),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Debug for SessionStorage {

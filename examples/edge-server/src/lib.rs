@@ -1,10 +1,11 @@
 //! A `wasi:http` server for the edge demo, or any `wasi:http/proxy` component
 //! that keeps its sessions in a preopened directory or in `wasi:keyvalue`
 //! buckets: hyper on a loopback address, a fresh pooled instance per
-//! request, and in every instance either the host's session directory
-//! preopened as `/sessions` or the buckets of a
-//! [`Buckets`](sqlite_sessions_host::keyvalue::Buckets) (Redis or Valkey,
-//! standalone or cluster) behind `wasi:keyvalue`.
+//! request (or one serving up to
+//! [`ServerOptions::max_instance_reuse_count`] requests), and in every
+//! instance either the host's session directory preopened as `/sessions`
+//! or the buckets of a [`Buckets`](sqlite_sessions_host::keyvalue::Buckets)
+//! (Redis or Valkey, standalone or cluster) behind `wasi:keyvalue`.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -51,7 +52,7 @@ mod state;
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -59,13 +60,13 @@ use hyper::server::conn::http1;
 use sqlite_sessions_host::engine::{pooling_config, InstanceShape};
 use sqlite_sessions_host::{SessionStorage, DEFAULT_GUEST_DIR};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Cache, CacheConfig, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView as _;
 
@@ -116,6 +117,18 @@ pub struct ServerOptions {
     /// `RuntimeOptions::keep_resident_bytes`; every slot that has served a
     /// request keeps up to that much per memory.
     pub keep_resident_bytes: usize,
+    /// How many requests one instance may serve, as `wasmtime serve
+    /// --max-instance-reuse-count`. Default 1: a fresh instance per request.
+    /// Above 1, an instance whose handler answered with a response and
+    /// returned without a trap or error waits, holding its pool slot, for
+    /// the next request to the same session directory, until it has served
+    /// this many; one that trapped, failed, timed out or gave no response
+    /// is dropped. The guest's memory (its globals and
+    /// caches) carries over between the requests it serves, so only a
+    /// component written for that should be served this way; the store
+    /// component opens its store and loads each session from the files
+    /// again in every request.
+    pub max_instance_reuse_count: u32,
 }
 
 impl ServerOptions {
@@ -136,6 +149,7 @@ impl ServerOptions {
             inherit_stderr: true,
             env: Vec::new(),
             keep_resident_bytes: 2 << 20,
+            max_instance_reuse_count: 1,
         }
     }
 }
@@ -154,6 +168,30 @@ struct Inner {
     request_timeout: Duration,
     inherit_stderr: bool,
     env: Vec<(String, String)>,
+    /// [`ServerOptions::max_instance_reuse_count`], at least 1.
+    max_reuse: u32,
+    /// Instances between two requests, shared by every server of one pool.
+    idle: Arc<Mutex<Vec<Idle>>>,
+}
+
+/// An instance waiting for its next request.
+struct Idle {
+    store: Store<ServerState>,
+    proxy: Proxy,
+    /// What the instance's context was made with: it serves only requests
+    /// to a server with the same.
+    storage: SessionStorage,
+    env: Vec<(String, String)>,
+    /// Requests served so far.
+    served: u32,
+    slot: OwnedSemaphorePermit,
+}
+
+/// An instance for a request: one that served earlier requests, or a slot
+/// to instantiate in.
+enum Instance {
+    Reused(Box<Idle>),
+    Fresh(Store<ServerState>, OwnedSemaphorePermit),
 }
 
 impl EdgeServer {
@@ -186,7 +224,51 @@ impl EdgeServer {
             request_timeout: options.request_timeout,
             inherit_stderr: options.inherit_stderr,
             env: options.env.clone(),
+            max_reuse: options.max_instance_reuse_count.max(1),
+            idle: Arc::default(),
         })))
+    }
+
+    /// How many instances wait to be reused, for every session directory.
+    pub fn idle_instances(&self) -> usize {
+        self.idle_list().len()
+    }
+
+    fn idle_list(&self) -> MutexGuard<'_, Vec<Idle>> {
+        // The list is consistent at every point a holder could panic.
+        self.0.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle instance made for this server's storage and environment, or
+    /// a free slot and a fresh store.
+    async fn instance(&self) -> anyhow::Result<Instance> {
+        let inner = &self.0;
+        if inner.max_reuse > 1 {
+            let mut idle = self.idle_list();
+            if let Some(at) = idle
+                .iter()
+                .rposition(|i| i.storage.is_same(&inner.storage) && i.env == inner.env)
+            {
+                return Ok(Instance::Reused(Box::new(idle.swap_remove(at))));
+            }
+        }
+        let slot = match inner.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Idle instances made for other storage may hold every slot.
+                drop(self.idle_list().pop());
+                // Wait for a free slot instead of failing instantiation on a
+                // full pool.
+                inner.slots.clone().acquire_owned().await?
+            }
+        };
+        let state = ServerState::new(
+            &inner.storage,
+            &inner.guest_dir,
+            inner.inherit_stderr,
+            &inner.env,
+        )?;
+        Ok(Instance::Fresh(Store::new(inner.pre.engine(), state), slot))
     }
 
     /// Listens on `addr` (loopback only) and serves in a background task
@@ -235,15 +317,19 @@ impl EdgeServer {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let inner = &self.0;
-        // Wait for a free slot instead of failing instantiation on a full pool.
-        let slot = inner.slots.clone().acquire_owned().await?;
-        let state = ServerState::new(
-            &inner.storage,
-            &inner.guest_dir,
-            inner.inherit_stderr,
-            &inner.env,
-        )?;
-        let mut store = Store::new(inner.pre.engine(), state);
+        let (mut store, slot, reused) = match self.instance().await? {
+            Instance::Reused(idle) => {
+                let Idle {
+                    store,
+                    proxy,
+                    served,
+                    slot,
+                    ..
+                } = *idle;
+                (store, slot, Some((proxy, served)))
+            }
+            Instance::Fresh(store, slot) => (store, slot, None),
+        };
         let (sender, receiver) = oneshot::channel();
         let req = store
             .data_mut()
@@ -251,27 +337,52 @@ impl EdgeServer {
             .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = inner.pre.clone();
+        let server = self.clone();
+        // Whether the guest answered with a response: one that returned
+        // without one, or with an error code, is not reused either.
+        let (verdict, answered) = oneshot::channel::<bool>();
 
         // The guest runs in its own task: it may go on writing the body
         // after it has handed over the status and headers.
         let guest = tokio::spawn(async move {
-            // Held until the instance is gone, body included.
-            let _slot = slot;
             let result = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
+                let (proxy, served) = match reused {
+                    Some(reused) => reused,
+                    None => (pre.instantiate_async(&mut store).await?, 0),
+                };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
-                    .await
+                    .await?;
+                Ok::<_, wasmtime::Error>((proxy, served + 1))
             }
             .await;
-            if let Err(e) = &result {
-                eprintln!("edge-server: the guest failed: {e:?}");
+            match result {
+                Ok((proxy, served)) => {
+                    // The slot stays with the instance, idle or dropped.
+                    if served < server.0.max_reuse && answered.await == Ok(true) {
+                        server.idle_list().push(Idle {
+                            store,
+                            proxy,
+                            storage: server.0.storage.clone(),
+                            env: server.0.env.clone(),
+                            served,
+                            slot,
+                        });
+                    }
+                    true
+                }
+                Err(e) => {
+                    eprintln!("edge-server: the guest failed: {e:?}");
+                    false
+                }
             }
-            result.is_ok()
         });
 
-        match tokio::time::timeout(inner.request_timeout, receiver).await {
+        let answer = tokio::time::timeout(inner.request_timeout, receiver).await;
+        // Sent before the guest task is awaited below, which may wait for it.
+        let _ = verdict.send(matches!(answer, Ok(Ok(Ok(_)))));
+        match answer {
             Ok(Ok(Ok(response))) => Ok(response),
             Ok(Ok(Err(code))) => bail!("the guest answered with an error: {code:?}"),
             // The guest dropped its response-outparam without setting it.
@@ -306,6 +417,9 @@ impl EdgeServer {
             request_timeout: inner.request_timeout,
             inherit_stderr: inner.inherit_stderr,
             env: inner.env.clone(),
+            max_reuse: inner.max_reuse,
+            // Shared with the slots: an idle instance holds one.
+            idle: inner.idle.clone(),
         })))
     }
 
@@ -324,6 +438,8 @@ impl EdgeServer {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            max_reuse: inner.max_reuse,
+            idle: inner.idle.clone(),
         }))
     }
 

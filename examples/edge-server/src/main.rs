@@ -56,6 +56,14 @@ struct Args {
     /// directory").
     #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
+
+    /// How many requests one instance may serve before it is dropped, as
+    /// `wasmtime serve --max-instance-reuse-count`. 1 (the default) gives
+    /// every request a fresh instance. An instance that trapped, failed,
+    /// timed out or gave no response is never reused.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_instance_reuse_count: u32,
 }
 
 /// Where the sessions go.
@@ -135,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut options = ServerOptions::new(&component, storage);
     options.addr.set_port(args.port);
+    options.max_instance_reuse_count = args.max_instance_reuse_count;
     options.env = args.env;
 
     let server = EdgeServer::new(&options)?;
@@ -149,8 +158,12 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .map(|(name, value)| format!(" --env {name}={value}"))
             .collect();
+        let reuse = match options.max_instance_reuse_count {
+            1 => String::new(),
+            n => format!(" --max-instance-reuse-count {n}"),
+        };
         println!(
-            "  the same under the wasmtime CLI: wasmtime serve -S cli --addr {addr} --dir {}::/sessions{env} {}",
+            "  the same under the wasmtime CLI: wasmtime serve -S cli --addr {addr}{reuse} --dir {}::/sessions{env} {}",
             dir.display(),
             component.display()
         );

@@ -23,7 +23,12 @@ fn help_prints_the_usage_and_every_flag() {
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("Usage: edge-server"), "{help}");
-    for flag in ["--port", "--dir", "--component"] {
+    for flag in [
+        "--port",
+        "--dir",
+        "--component",
+        "--max-instance-reuse-count",
+    ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
@@ -33,6 +38,17 @@ fn an_unknown_flag_is_a_usage_error() {
     let out = edge_server().arg("--no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+}
+
+#[test]
+fn a_reuse_count_of_zero_is_a_usage_error() {
+    let out = edge_server()
+        .args(["--max-instance-reuse-count", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--max-instance-reuse-count"), "{stderr}");
 }
 
 /// Kills the server when dropped.

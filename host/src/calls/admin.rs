@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+use super::call;
 use super::handles::StoreHandle;
 use crate::bindings::exports::sqlite_sessions::store::admin::{CheckResult, Listing, SessionDump};
 use crate::bindings::exports::sqlite_sessions::store::sessions::Error;
@@ -44,10 +45,7 @@ impl<'a> AdminRef<'a> {
     /// `admin.check-directory`: the directory self-check's result for every
     /// property the store relies on, as this host's mount behaves.
     pub fn check_directory(&mut self) -> anyhow::Result<Result<Vec<CheckResult>, Error>> {
-        let (store, instance) = self.req.parts_mut();
-        Ok(instance
-            .sqlite_sessions_store_admin()
-            .call_check_directory(store, self.store.resource())?)
+        Ok(call!(self.req, check_directory, self.store.resource())?)
     }
 
     /// `admin.list-sessions`: one slice of a listing of the directory.
@@ -56,21 +54,18 @@ impl<'a> AdminRef<'a> {
         cursor: Option<&str>,
         budget: u32,
     ) -> anyhow::Result<Result<Listing, Error>> {
-        let (store, instance) = self.req.parts_mut();
-        Ok(instance.sqlite_sessions_store_admin().call_list_sessions(
-            store,
+        Ok(call!(
+            self.req,
+            list_sessions,
             self.store.resource(),
             cursor,
-            budget,
+            budget
         )?)
     }
 
     /// `admin.inspect`: one session's keys, values and metadata, read
     /// without counting as activity.
     pub fn inspect(&mut self, id: &str) -> anyhow::Result<Result<Option<SessionDump>, Error>> {
-        let (store, instance) = self.req.parts_mut();
-        Ok(instance
-            .sqlite_sessions_store_admin()
-            .call_inspect(store, self.store.resource(), id)?)
+        Ok(call!(self.req, inspect, self.store.resource(), id)?)
     }
 }

@@ -7,7 +7,24 @@ mod session;
 mod store;
 
 use crate::bindings::exports::sqlite_sessions::store::sessions::{Config, Error};
+use wasmtime::component::ResourceAny;
+
 use crate::request::Request;
+
+/// Calls the export `$field` (see `crate::exports`) of the request's
+/// instance with the given arguments; evaluates to its one result as a
+/// `wasmtime::Result`. A trap marks the instance as never to be reused.
+macro_rules! call {
+    ($req:expr, $field:ident $(, $arg:expr)*) => {{
+        let req: &mut $crate::request::Request = &mut *$req;
+        let (store, instance, exports) = req.parts_mut();
+        let func = exports.$field(&mut *store, instance);
+        let result = func.call(store, ($($arg,)*)).map(|(result,)| result);
+        req.note_call(result.is_err());
+        result
+    }};
+}
+use call;
 
 pub use admin::AdminRef;
 pub use handles::{SessionHandle, StoreHandle};
@@ -17,11 +34,10 @@ pub use store::StoreRef;
 impl Request {
     /// `store.open`.
     pub fn open_store(&mut self, cfg: &Config) -> anyhow::Result<Result<StoreHandle, Error>> {
-        let (store, instance) = self.parts_mut();
-        let r = instance
-            .sqlite_sessions_store_sessions()
-            .store()
-            .call_open(store, cfg)?;
+        let r = call!(self, open, cfg)?;
+        if r.is_ok() {
+            self.note_resource_created();
+        }
         Ok(r.map(StoreHandle::new))
     }
 
@@ -42,13 +58,21 @@ impl Request {
 
     /// Drops the `store` resource, running the guest's destructor.
     pub fn drop_store(&mut self, handle: StoreHandle) -> anyhow::Result<()> {
-        let (store, _) = self.parts_mut();
-        Ok(handle.resource().resource_drop(store)?)
+        self.drop_resource(handle.resource())
     }
 
     /// Drops the `session` resource, running the guest's destructor.
     pub fn drop_session(&mut self, handle: SessionHandle) -> anyhow::Result<()> {
-        let (store, _) = self.parts_mut();
-        Ok(handle.resource().resource_drop(store)?)
+        self.drop_resource(handle.resource())
+    }
+
+    fn drop_resource(&mut self, resource: ResourceAny) -> anyhow::Result<()> {
+        let (store, _, _) = self.parts_mut();
+        let result = resource.resource_drop(store);
+        self.note_call(result.is_err());
+        if result.is_ok() {
+            self.note_resource_dropped();
+        }
+        Ok(result?)
     }
 }

@@ -1,9 +1,8 @@
 //! The methods of the `store` resource.
 
+use super::call;
 use super::handles::{SessionHandle, StoreHandle};
-use crate::bindings::exports::sqlite_sessions::store::sessions::{
-    Error, GuestStore, SweepProgress,
-};
+use crate::bindings::exports::sqlite_sessions::store::sessions::{Error, SweepProgress};
 use crate::request::Request;
 
 /// The methods of one `store` resource. Made by [`Request::store`].
@@ -12,15 +11,13 @@ pub struct StoreRef<'a> {
     handle: StoreHandle,
 }
 
-/// Calls the generated `GuestStore::<call>` on this store's resource with
-/// the given arguments; evaluates to its `wasmtime::Result`, which callers
-/// turn into an `anyhow::Result` with `?`.
+/// Calls the method `$name` of this store's resource with the given
+/// arguments; evaluates to its `wasmtime::Result`, which callers turn into
+/// an `anyhow::Result` with `?`.
 macro_rules! store_call {
-    ($self:ident, $name:ident $(, $arg:expr)*) => {{
-        let (store, instance) = $self.req.parts_mut();
-        let guest: GuestStore<'_> = instance.sqlite_sessions_store_sessions().store();
-        guest.$name(store, $self.handle.resource() $(, $arg)*)
-    }};
+    ($self:ident, $name:ident $(, $arg:expr)*) => {
+        call!($self.req, $name, $self.handle.resource() $(, $arg)*)
+    };
 }
 
 impl<'a> StoreRef<'a> {
@@ -35,13 +32,18 @@ impl<'a> StoreRef<'a> {
 
     /// `store.load`.
     pub fn load(&mut self, id: &str) -> anyhow::Result<Result<Option<SessionHandle>, Error>> {
-        let r = store_call!(self, call_load, id)?;
+        let r = store_call!(self, load, id)?;
+        if let Ok(Some(_)) = r {
+            self.req.note_resource_created();
+        }
         Ok(r.map(|s| s.map(SessionHandle::new)))
     }
 
     /// `store.create`.
     pub fn create(&mut self) -> anyhow::Result<SessionHandle> {
-        Ok(SessionHandle::new(store_call!(self, call_create)?))
+        let r = store_call!(self, create)?;
+        self.req.note_resource_created();
+        Ok(SessionHandle::new(r))
     }
 
     /// `store.load-or-create`.
@@ -49,7 +51,10 @@ impl<'a> StoreRef<'a> {
         &mut self,
         cookie_value: Option<&str>,
     ) -> anyhow::Result<Result<SessionHandle, Error>> {
-        let r = store_call!(self, call_load_or_create, cookie_value)?;
+        let r = store_call!(self, load_or_create, cookie_value)?;
+        if r.is_ok() {
+            self.req.note_resource_created();
+        }
         Ok(r.map(SessionHandle::new))
     }
 
@@ -58,16 +63,12 @@ impl<'a> StoreRef<'a> {
         &mut self,
         cookie_header: &str,
     ) -> anyhow::Result<Option<String>> {
-        Ok(store_call!(
-            self,
-            call_cookie_value_from_header,
-            cookie_header
-        )?)
+        Ok(store_call!(self, cookie_value_from_header, cookie_header)?)
     }
 
     /// `store.destroy-id`.
     pub fn destroy_id(&mut self, id: &str) -> anyhow::Result<Result<bool, Error>> {
-        Ok(store_call!(self, call_destroy_id, id)?)
+        Ok(store_call!(self, destroy_id, id)?)
     }
 
     /// `store.sweep`.
@@ -76,6 +77,6 @@ impl<'a> StoreRef<'a> {
         cursor: Option<&str>,
         budget: u32,
     ) -> anyhow::Result<Result<SweepProgress, Error>> {
-        Ok(store_call!(self, call_sweep, cursor, budget)?)
+        Ok(store_call!(self, sweep, cursor, budget)?)
     }
 }

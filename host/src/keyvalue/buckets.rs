@@ -23,6 +23,11 @@ impl Buckets {
         BucketsBuilder::default()
     }
 
+    /// Whether `other` is a clone of these buckets (the same stores).
+    pub(crate) fn is_same(&self, other: &Buckets) -> bool {
+        Arc::ptr_eq(&self.stores, &other.stores)
+    }
+
     /// The identifiers `store.open` accepts.
     pub fn identifiers(&self) -> impl Iterator<Item = &str> {
         self.stores.keys().map(String::as_str)

@@ -50,12 +50,14 @@ impl Step {
     }
 }
 
-/// One session cycle: a fresh instance from `new_request`, open the store,
+/// One session cycle: an instance from `new_request`, open the store,
 /// load `id`, get `user`, set `counter` to `counter`, drop the session and
-/// the store, drop the instance. `after` runs as each step ends, with the
-/// request (none after teardown).
+/// the store, end the request with `end` (which drops the instance or keeps
+/// it for reuse). `after` runs as each step ends, with the request (none
+/// after teardown).
 pub fn run_cycle(
     new_request: impl FnOnce() -> anyhow::Result<Request>,
+    end: impl FnOnce(Request),
     config: &Config,
     id: &str,
     counter: &str,
@@ -74,7 +76,7 @@ pub fn run_cycle(
     req.drop_session(s)?;
     req.drop_store(store)?;
     after(Some(&mut req), Step::Drop);
-    drop(req);
+    end(req);
     after(None, Step::Teardown);
     Ok(())
 }
@@ -89,6 +91,7 @@ pub fn one_wasm_cycle(
     let start = Instant::now();
     run_cycle(
         || runtime.request(dir),
+        |req| runtime.finish(req),
         config,
         id,
         &i.to_string(),
@@ -110,9 +113,9 @@ const CYCLE_BLOCK: usize = 50;
 /// one kind of request does. (Interleaving single cycles instead made every
 /// variant slower, native code most, from cold caches.)
 /// `runtimes` are the pre-initialised runtime with and without host-call
-/// counting, and one not pre-initialised.
-pub fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow::Result<()> {
-    let [counted, stock, plain] = runtimes;
+/// counting, one not pre-initialised, and one that reuses instances.
+pub fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 4]) -> anyhow::Result<()> {
+    let [counted, stock, plain, reused] = runtimes;
     let wasm_dir = tempfile::tempdir_in(base)?;
     let native_dir = tempfile::tempdir_in(base)?;
     let (wasm_dir, native_dir) = (wasm_dir.path(), native_dir.path());
@@ -122,7 +125,7 @@ pub fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow:
     let native_id = seed_native(&native_config)?;
     let (config, id, native_config, native_id) = (&config, &id, &native_config, &native_id);
     let label = base.display();
-    let variants: [(String, CycleFn); 5] = [
+    let variants: [(String, CycleFn); 6] = [
         (
             format!("wasm   {label}"),
             Box::new(move |i| one_wasm_cycle(counted, wasm_dir, config, id, i)),
@@ -136,6 +139,10 @@ pub fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow:
             Box::new(move |i| one_wasm_cycle(plain, wasm_dir, config, id, i)),
         ),
         (
+            format!("wasm   {label} (instance reused)"),
+            Box::new(move |i| one_wasm_cycle(reused, wasm_dir, config, id, i)),
+        ),
+        (
             format!("native {label}"),
             Box::new(move |i| one_native_cycle(native_config, native_id, i, false)),
         ),
@@ -144,7 +151,7 @@ pub fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow:
             Box::new(move |i| one_native_cycle(native_config, native_id, i, true)),
         ),
     ];
-    let [wasm, no_counting, plain, native, native_afresh] = &run_variants(variants, iters)?;
+    let [wasm, no_counting, plain, reused, native, native_afresh] = &run_variants(variants, iters)?;
     let ratio =
         |what: &str, a: &Stats, b: &Stats| a.ratio_to(b).print_ratio(&format!("{what} {label}"));
     // Same SQL work: both start with a compiled connection, or neither.
@@ -152,6 +159,8 @@ pub fn cycle_rows(base: &Path, iters: usize, runtimes: [&Runtime; 3]) -> anyhow:
     ratio("ratio, both compiling afresh", plain, native_afresh);
     ratio("ratio wasm/native compiling afresh", wasm, native_afresh);
     ratio("pre-initialised vs not", wasm, plain);
+    ratio("instance reused vs fresh", reused, no_counting);
+    ratio("ratio wasm reused/native", reused, native);
     println!(
         "{:<40} {:>+9.1}% (mean) {:>+7.1}% (p50)",
         format!("counting overhead {label}"),

@@ -153,6 +153,7 @@ pub fn several_hosts_bench(
         let mut whole = 0;
         run_cycle(
             || counted.request(dir),
+            |req| counted.finish(req),
             config,
             id,
             "1",

@@ -90,6 +90,7 @@ fn timed_cycle(
     let start = Instant::now();
     run_cycle(
         || runtime.request(storage),
+        |req| runtime.finish(req),
         config,
         id,
         &i.to_string(),
@@ -226,6 +227,7 @@ fn round_trips(
     for warm in 0..2 {
         run_cycle(
             || runtime.request(storage),
+            |req| runtime.finish(req),
             config,
             id,
             &warm.to_string(),
@@ -236,6 +238,7 @@ fn round_trips(
     let mut last = Traffic::default();
     run_cycle(
         || runtime.request(storage),
+        |req| runtime.finish(req),
         config,
         id,
         "2",

@@ -7,7 +7,8 @@
 //! store, load an existing session, get one key, set one key, drop.
 //!
 //! Sections:
-//! 1. Cycle time, wasm (host calls counted and not) and native, per directory.
+//! 1. Cycle time, wasm (host calls counted and not, fresh instances and
+//!    instances reused) and native, per directory.
 //!    The variants take turns in blocks of iterations, so the "counting
 //!    overhead" row compares like with like.
 //! 2. Host calls per operation, each step measured in isolation on an existing
@@ -72,6 +73,10 @@ use sqlite_sessions_host::Runtime;
 /// holding one instance at a time.
 const MAX_INSTANCES: u32 = 16;
 
+/// Requests per instance in section 1's reused-instance row
+/// (`RuntimeOptions::max_instance_reuse_count`).
+const REUSE_COUNT: u32 = 1000;
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,8 +130,9 @@ fn run() -> anyhow::Result<()> {
         "workload", "mean µs", "p50 µs", "p95 µs"
     );
     let plain = setup::runtime_with(false, MAX_INSTANCES, false)?;
+    let reused = setup::runtime_reusing(false, MAX_INSTANCES, true, REUSE_COUNT)?;
     for base in &dirs {
-        cycle::cycle_rows(base, iters, [&counted, &stock, &plain])?;
+        cycle::cycle_rows(base, iters, [&counted, &stock, &plain, &reused])?;
     }
     println!();
     println!(

@@ -79,7 +79,7 @@ impl Ctx<'_> {
         id: &str,
         after: impl FnMut(Option<&mut Request>, Step),
     ) -> anyhow::Result<()> {
-        cycle::run_cycle(|| self.request(), &self.config, id, "0", after)
+        cycle::run_cycle(|| self.request(), drop, &self.config, id, "0", after)
     }
 
     fn open(&self) -> anyhow::Result<(Request, StoreHandle)> {

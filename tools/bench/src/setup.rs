@@ -73,6 +73,17 @@ pub fn runtime_with(
     max_instances: u32,
     preinitialize: bool,
 ) -> anyhow::Result<Runtime> {
+    runtime_reusing(count_host_calls, max_instances, preinitialize, 1)
+}
+
+/// [`runtime_with`] whose instances each serve up to `reuse_count` requests
+/// (`RuntimeOptions::max_instance_reuse_count`).
+pub fn runtime_reusing(
+    count_host_calls: bool,
+    max_instances: u32,
+    preinitialize: bool,
+    reuse_count: u32,
+) -> anyhow::Result<Runtime> {
     let component = component()?;
     let defaults = RuntimeOptions::cached_beside(component);
     let keep_resident_bytes = *KEEP_RESIDENT.get().unwrap_or(&defaults.keep_resident_bytes);
@@ -83,6 +94,7 @@ pub fn runtime_with(
             max_instances,
             keep_resident_bytes,
             preinitialize,
+            max_instance_reuse_count: reuse_count,
             ..defaults
         },
     )
