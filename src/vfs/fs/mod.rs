@@ -77,8 +77,9 @@ impl FileObject {
     ///
     /// In a shared directory another host's commit may delete the version
     /// this host is opening or reading (JuiceFS deletes a replaced file at
-    /// once unless it is open on the replacing host): the open or the read
-    /// then finds no file, and the load starts again, a few times at most.
+    /// once unless it is open on the replacing host): the open then finds no
+    /// file, or the read fails (see [`FileObject::read_failed`]), and the
+    /// load starts again, a few times at most.
     fn load(&self) -> io::Result<Refreshed<Published>> {
         let mut attempt = 1;
         loop {
@@ -108,11 +109,40 @@ impl FileObject {
             }
             Err(e) => return Err(e),
         };
-        let image = read_image(&file)?;
+        let image = read_image(&file).map_err(|e| self.read_failed(file.identity(), e))?;
         if image.is_empty() && self.shared {
             return Ok(Refreshed::Absent);
         }
         Ok(Refreshed::Changed(Published::new(file), image))
+    }
+
+    /// What a failed read of a version means, given which file the read
+    /// was on (`held`, as its descriptor tells).
+    ///
+    /// In a shared directory another host's commit may delete the version
+    /// while this host reads it, and the read then fails with whatever the
+    /// filesystem reports for a file gone under an open descriptor: JuiceFS
+    /// says EBADF, not ENOENT. If the name no longer leads to the file read
+    /// (or the descriptor cannot say which file it is any more, as in
+    /// [`refresh`](Object::refresh)), the version was replaced meanwhile:
+    /// the error becomes `NotFound`, so that the caller reads what is
+    /// published now. Otherwise the read's own error stands.
+    fn read_failed(&self, held: io::Result<Identity>, e: io::Error) -> io::Error {
+        if !self.shared || raw::is_not_found(&e) {
+            return e;
+        }
+        let replaced = match held {
+            Err(_) => true,
+            Ok(mine) => matches!(raw::identity(&self.path), Ok(now) if now != Some(mine)),
+        };
+        if replaced {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the version was replaced during the read ({e})"),
+            )
+        } else {
+            e
+        }
     }
 
     /// Makes this host look the session file's name up afresh, for a writer
@@ -179,7 +209,7 @@ impl Object for FileObject {
     }
 
     fn reread(&mut self, version: &Published) -> io::Result<Vec<u8>> {
-        read_image(&version.file)
+        read_image(&version.file).map_err(|e| self.read_failed(version.identity(), e))
     }
 
     fn begin_write(
@@ -229,5 +259,94 @@ impl Object for FileObject {
 
     fn abort(&mut self) -> io::Result<()> {
         self.lock.release()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Another host's commit: a new version renamed over `path`.
+    fn publish(path: &str, bytes: &[u8]) {
+        let staged = format!("{path}.staged");
+        std::fs::write(&staged, bytes).unwrap();
+        std::fs::rename(&staged, path).unwrap();
+    }
+
+    fn object(path: &str) -> FileObject {
+        let settings = Settings {
+            lease: Duration::from_secs(2),
+            durable: false,
+            shared: true,
+        };
+        FileObject::new(path, settings)
+    }
+
+    /// What JuiceFS answers a read of a file another client deleted.
+    fn bad_descriptor() -> io::Error {
+        io::Error::from_raw_os_error(libc::EBADF)
+    }
+
+    fn loaded(refreshed: io::Result<Refreshed<Published>>) -> Vec<u8> {
+        match refreshed {
+            Ok(Refreshed::Changed(_, image)) => image,
+            Ok(Refreshed::Current) => panic!("expected a version, got current"),
+            Ok(Refreshed::Absent) => panic!("expected a version, got absent"),
+            Err(e) => panic!("expected a version, got {e}"),
+        }
+    }
+
+    #[test]
+    fn a_version_deleted_under_the_first_read_is_loaded_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db").to_str().unwrap().to_owned();
+        std::fs::write(&path, b"version one").unwrap();
+        let mut object = object(&path);
+        let other_host = path.clone();
+        raw::fail_next_read(move || {
+            publish(&other_host, b"version two");
+            bad_descriptor()
+        });
+        assert_eq!(loaded(object.refresh(None)), b"version two");
+    }
+
+    #[test]
+    fn a_held_version_deleted_under_a_reread_says_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db").to_str().unwrap().to_owned();
+        std::fs::write(&path, b"version one").unwrap();
+        let mut object = object(&path);
+        let Ok(Refreshed::Changed(held, _)) = object.refresh(None) else {
+            panic!("the first version loads");
+        };
+        let other_host = path.clone();
+        raw::fail_next_read(move || {
+            publish(&other_host, b"version two");
+            bad_descriptor()
+        });
+        let e = object.reread(&held).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        assert_eq!(loaded(object.refresh(Some(&held))), b"version two");
+    }
+
+    #[test]
+    fn a_failed_read_of_the_published_version_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db").to_str().unwrap().to_owned();
+        std::fs::write(&path, b"version one").unwrap();
+        let mut object = object(&path);
+        raw::fail_next_read(bad_descriptor);
+        let Err(e) = object.refresh(None) else {
+            panic!("the read failed, and nothing replaced the version");
+        };
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+
+        let Ok(Refreshed::Changed(held, _)) = object.refresh(None) else {
+            panic!("the version loads once the read succeeds");
+        };
+        raw::fail_next_read(|| io::Error::from_raw_os_error(libc::EIO));
+        let e = object.reread(&held).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
     }
 }

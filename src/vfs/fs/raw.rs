@@ -52,6 +52,8 @@ pub use wasi_impl::{
     RawFile,
 };
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub use std_impl::fail_next_read;
 #[cfg(not(target_arch = "wasm32"))]
 pub use std_impl::{
     create_dir, identity, is_preopened_dir, remove_dir, remove_file, rename, set_mtime, stat,
@@ -304,6 +306,19 @@ mod std_impl {
         file: File,
     }
 
+    #[cfg(test)]
+    thread_local! {
+        static READ_FAULT: std::cell::Cell<Option<Box<dyn FnOnce() -> io::Error>>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// Makes the next `read_at` on this thread run `fault` instead and fail
+    /// with the error it returns: what another host does at that moment.
+    #[cfg(test)]
+    pub fn fail_next_read(fault: impl FnOnce() -> io::Error + 'static) {
+        READ_FAULT.set(Some(Box::new(fault)));
+    }
+
     impl RawFile {
         pub fn open(path: &str, mode: OpenMode) -> io::Result<RawFile> {
             let mut options = OpenOptions::new();
@@ -321,6 +336,10 @@ mod std_impl {
         }
 
         pub fn read_at(&self, len: usize, offset: u64) -> io::Result<Vec<u8>> {
+            #[cfg(test)]
+            if let Some(fault) = READ_FAULT.take() {
+                return Err(fault());
+            }
             let mut out = vec![0; len];
             let mut filled = 0;
             while filled < len {
