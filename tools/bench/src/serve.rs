@@ -2,8 +2,8 @@
 //! serve` (the wasmtime 48 CLI, `.ci/setup.sh` installs it), with a fresh
 //! instance per request (its default for a WASIp2 component) and with
 //! instances reused (`--max-instance-reuse-count`), beside `edge-server`
-//! (in this process, a fresh pooled instance per request), all on one
-//! session directory each. ApacheBench at concurrency 1 and 4, with one
+//! (in this process, pooled instances, fresh and reused the same way), all
+//! on one session directory each. ApacheBench at concurrency 1 and 4, with one
 //! shared session (one cookie on every request) and with many sessions (no
 //! cookie: every request creates its own); requests per second, and the
 //! median and 99th percentile latency from `ab -e`.
@@ -37,11 +37,17 @@ pub fn serve_bench(dir: &Path, requests: usize) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
 
-    let edge_dir = tempfile::tempdir_in(dir)?;
-    let mut options = ServerOptions::new(demo, edge_dir.path());
-    options.addr.set_port(0);
-    options.inherit_stderr = false;
-    let edge = runtime.block_on(EdgeServer::new(&options)?.bind(options.addr))?;
+    let edge_server = |reuse: u32| -> anyhow::Result<_> {
+        let sessions = tempfile::tempdir_in(dir)?;
+        let mut options = ServerOptions::new(demo, sessions.path());
+        options.addr.set_port(0);
+        options.inherit_stderr = false;
+        options.max_instance_reuse_count = reuse;
+        let server = runtime.block_on(EdgeServer::new(&options)?.bind(options.addr))?;
+        Ok((server, sessions))
+    };
+    let (edge, _edge_dir) = edge_server(1)?;
+    let (edge_reused, _edge_reused_dir) = edge_server(REUSE)?;
 
     let serve = |reuse: Option<u32>| -> anyhow::Result<(WasmtimeServe, tempfile::TempDir)> {
         let sessions = tempfile::tempdir_in(dir)?;
@@ -58,13 +64,14 @@ pub fn serve_bench(dir: &Path, requests: usize) -> anyhow::Result<()> {
          {requests} requests per row (`ab -l`, a connection per request), sessions in {}",
         dir.display()
     );
-    println!("(instance reuse: wasmtime serve --max-instance-reuse-count {REUSE})");
+    println!("(instance reuse: --max-instance-reuse-count {REUSE})");
     println!(
         "{:<36} {:<14} {:>2} {:>10} {:>8} {:>8}",
         "server", "sessions", "c", "requests/s", "p50 ms", "p99 ms"
     );
     let servers = [
         ("edge-server, fresh instances", edge.url()),
+        ("edge-server, instance reuse", edge_reused.url()),
         ("wasmtime serve, fresh instances", fresh.url()),
         ("wasmtime serve, instance reuse", reused.url()),
     ];
@@ -90,6 +97,7 @@ pub fn serve_bench(dir: &Path, requests: usize) -> anyhow::Result<()> {
         }
     }
     runtime.block_on(edge.stop());
+    runtime.block_on(edge_reused.stop());
     Ok(())
 }
 
