@@ -239,9 +239,11 @@ fn ls_shows_every_session_with_its_metadata(backend: Backend) {
         assert_eq!(s["file_bytes"], json!(on_disk), "{made:?}");
     }
 
-    // A budget of one file per component call walks to the same listing.
+    // A budget of one file per component call walks to the same listing
+    // (in another order, maybe: a bucket's keys come in no fixed order).
     let paged = admin(&fx.env, &["ls", "--json", "--budget", "1"]);
-    assert_eq!(paged.json(), run.json());
+    assert_eq!(self::listed(&paged), listed);
+    assert_eq!(paged.json()["others"], json!([]));
 
     let table = admin(&fx.env, &["ls"]);
     assert_eq!(table.code, 0, "{table:?}");
