@@ -23,6 +23,9 @@ REDIS_CLUSTER ?=
 # next to the store component the artifacts crate builds.
 PREINIT_WASM := $(CARGO_TARGET_DIR)/component/wasm32-wasip2/component/sqlite_sessions.preinit.wasm
 PREINIT_KV_WASM := $(CARGO_TARGET_DIR)/component-kv/wasm32-wasip2/component/sqlite_sessions_kv.preinit.wasm
+# The edge demo composed with the pre-initialised store (`make edge-wasm`),
+# which `make demo` serves.
+EDGE_DEMO_WASM := $(CARGO_TARGET_DIR)/component/wasm32-wasip2/component/edge_demo.preinit.wasm
 
 .PHONY: setup polyglot-setup component component-kv demo demo-redis demo-script edge-wasm edge-wasm-kv preinit preinit-kv test lint doc bench
 setup:
@@ -42,10 +45,11 @@ component: setup
 component-kv: setup
 	cargo run $(CARGO_PROFILE) --example paths -- store-kv
 
-# Builds the app, composes it with the store (wac plug), and serves it on
-# http://127.0.0.1:$(PORT)/ with ./sessions as the session directory.
-demo: setup
-	cargo run $(CARGO_PROFILE) --bin edge-server -- --dir ./sessions --port $(PORT)
+# Builds the app, composes it with the pre-initialised store (make
+# edge-wasm), and serves it on http://127.0.0.1:$(PORT)/ with ./sessions as
+# the session directory.
+demo: edge-wasm
+	cargo run $(CARGO_PROFILE) --bin edge-server -- --dir ./sessions --port $(PORT) --component $(EDGE_DEMO_WASM)
 
 # The same demo with its sessions in Redis or Valkey, which must already be
 # running (Debian's redis-server, which `make setup` installs: `redis-server
@@ -58,10 +62,11 @@ demo-redis: setup
 demo-script: setup
 	cargo run $(CARGO_PROFILE) --example demo -- --dir ./sessions
 
-# Just the composed demo component, for `wasmtime serve` or Spin: prints its
-# path.
+# Just the composed demo component, for `wasmtime serve` or Spin: the app
+# plugged with the pre-initialised store (each request skips compiling SQL);
+# prints its path.
 edge-wasm: setup
-	cargo run $(CARGO_PROFILE) --example paths -- edge-demo
+	cargo run $(CARGO_PROFILE) --bin preinit -- --edge-demo $(EDGE_DEMO_WASM) $(PREINIT_WASM)
 
 # The key-value build's store, app and composed demo, for Spin: prints their
 # paths (sqlite_sessions_kv.wasm, edge_app_kv.wasm, edge_demo_kv.wasm).
