@@ -15,6 +15,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The bucket identifier the key-value tests open (`config.directory`).
 pub const BUCKET: &str = "default";
 
+/// Where the helper binaries (`stress`, `crash-writer`) keep sessions, from
+/// their flags: exactly one of `--dir`, `--kv URL` and `--kv-cluster
+/// URL,URL,...`, the last two on the bucket [`BUCKET`] under `key_prefix`.
+pub fn storage_from_flags(
+    dir: Option<PathBuf>,
+    kv: Option<String>,
+    cluster: Option<String>,
+    key_prefix: String,
+) -> anyhow::Result<SessionStorage> {
+    let options = RedisOptions {
+        key_prefix,
+        ..RedisOptions::default()
+    };
+    Ok(match (dir, kv, cluster) {
+        (Some(dir), None, None) => dir.into(),
+        (None, Some(url), None) => Buckets::builder()
+            .redis(BUCKET, &url, &options)?
+            .build()
+            .into(),
+        (None, None, Some(urls)) => {
+            let nodes: Vec<&str> = urls.split(',').collect();
+            Buckets::builder()
+                .redis_cluster(BUCKET, &nodes, &options)?
+                .build()
+                .into()
+        }
+        _ => anyhow::bail!("exactly one of --dir, --kv and --kv-cluster is required"),
+    })
+}
+
 /// SCAN's COUNT hint for the tests' buckets: small, so that a listing or a
 /// sweep of a few dozen sessions already spans several `list-keys` pages.
 pub const TEST_SCAN_COUNT: u32 = 16;

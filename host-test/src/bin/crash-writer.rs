@@ -11,9 +11,8 @@
 //! (`tests/shared_dir.rs`).
 
 use anyhow::{bail, Context};
-use host_test::fixtures::BUCKET;
-use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions};
-use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions, SessionStorage};
+use host_test::fixtures::{storage_from_flags, BUCKET};
+use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -42,25 +41,7 @@ fn main() -> anyhow::Result<()> {
     let Some(id) = id else {
         bail!("usage: crash-writer (--dir PATH | --kv URL | --kv-cluster URLS) --id ID --from N [--lease-ms MS] [--shared-directory]");
     };
-    let options = RedisOptions {
-        key_prefix: prefix,
-        ..RedisOptions::default()
-    };
-    let storage: SessionStorage = match (dir, kv, cluster) {
-        (Some(dir), None, None) => dir.into(),
-        (None, Some(url), None) => Buckets::builder()
-            .redis(BUCKET, &url, &options)?
-            .build()
-            .into(),
-        (None, None, Some(urls)) => {
-            let nodes: Vec<&str> = urls.split(',').collect();
-            Buckets::builder()
-                .redis_cluster(BUCKET, &nodes, &options)?
-                .build()
-                .into()
-        }
-        _ => bail!("exactly one of --dir, --kv and --kv-cluster is required"),
-    };
+    let storage = storage_from_flags(dir, kv, cluster, prefix)?;
     let kv = storage.buckets().is_some();
     let component = if kv {
         sqlite_sessions_artifacts::store_kv()?

@@ -20,9 +20,8 @@
 //! `done last=<value> busy_retries=<n> elapsed_ms=<ms> start_ms=<unix ms> end_ms=<unix ms>`.
 
 use anyhow::{bail, Context as _};
-use host_test::fixtures::BUCKET;
+use host_test::fixtures::{storage_from_flags, BUCKET};
 use host_test::stress;
-use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions};
 use sqlite_sessions_host::{default_config, Runtime, RuntimeOptions, SessionStorage};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -130,25 +129,7 @@ fn parse_args() -> anyhow::Result<Args> {
             other => bail!("unknown flag {other}"),
         }
     }
-    let options = RedisOptions {
-        key_prefix: prefix,
-        ..RedisOptions::default()
-    };
-    let storage = match (dir, kv, cluster) {
-        (Some(dir), None, None) => dir.into(),
-        (None, Some(url), None) => Buckets::builder()
-            .redis(BUCKET, &url, &options)?
-            .build()
-            .into(),
-        (None, None, Some(urls)) => {
-            let nodes: Vec<&str> = urls.split(',').collect();
-            Buckets::builder()
-                .redis_cluster(BUCKET, &nodes, &options)?
-                .build()
-                .into()
-        }
-        _ => bail!("exactly one of --dir, --kv and --kv-cluster is required"),
-    };
+    let storage = storage_from_flags(dir, kv, cluster, prefix)?;
     Ok(Args {
         storage,
         id: id.context("--id is required")?,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sqlite_sessions::{Store, StoreConfig};
-use sqlite_sessions_host::{Config, Request, Runtime};
+use sqlite_sessions_host::{Config, Request, Runtime, SessionStorage};
 
 use crate::setup::{bench_config, native_config, seed_native, seed_session};
 use crate::stats::Stats;
@@ -81,16 +81,18 @@ pub fn run_cycle(
     Ok(())
 }
 
+/// One cycle of `runtime` with its sessions in `storage` (a directory or
+/// buckets), timed.
 pub fn one_wasm_cycle(
     runtime: &Runtime,
-    dir: &Path,
+    storage: impl Into<SessionStorage>,
     config: &Config,
     id: &str,
     i: usize,
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
     run_cycle(
-        || runtime.request(dir),
+        || runtime.request(storage),
         |req| runtime.finish(req),
         config,
         id,

@@ -149,8 +149,26 @@ fn load(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     for child in children {
+        AbReport::wait(child, each)?;
+    }
+    Ok(Load {
+        requests: each * addrs.len(),
+        wall: started.elapsed(),
+    })
+}
+
+/// What one `ab` run printed, once it is known to have made every request
+/// and had every one answered 200.
+pub(crate) struct AbReport {
+    text: String,
+}
+
+impl AbReport {
+    /// Waits for `child` (a running `ab`); fails unless it made `requests`
+    /// requests, none failed and all were answered 200.
+    pub(crate) fn wait(child: std::process::Child, requests: usize) -> anyhow::Result<Self> {
         let out = wait_bounded(child)?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
             bail!(
                 "ab failed ({}): {}{}",
@@ -159,22 +177,28 @@ fn load(
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let field = |name: &str| -> Option<u64> {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        };
-        let complete = field("Complete requests:").context("ab printed no request count")?;
-        let failed = field("Failed requests:").unwrap_or(0);
-        let non_2xx = field("Non-2xx responses:").unwrap_or(0);
-        if complete != each as u64 || failed != 0 || non_2xx != 0 {
-            bail!("ab: {complete} complete, {failed} failed, {non_2xx} not 200:\n{text}");
+        let report = AbReport { text };
+        let complete = report
+            .field("Complete requests:")
+            .context("ab printed no request count")?;
+        let failed = report.field("Failed requests:").unwrap_or(0.0);
+        let non_2xx = report.field("Non-2xx responses:").unwrap_or(0.0);
+        if complete != requests as f64 || failed != 0.0 || non_2xx != 0.0 {
+            bail!(
+                "ab: {complete} complete, {failed} failed, {non_2xx} not 200:\n{}",
+                report.text
+            );
         }
+        Ok(report)
     }
-    Ok(Load {
-        requests: each * addrs.len(),
-        wall: started.elapsed(),
-    })
+
+    /// The number `ab` printed after `name`, e.g. `"Requests per second:"`.
+    pub(crate) fn field(&self, name: &str) -> Option<f64> {
+        self.text
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+    }
 }
 
 pub(crate) fn wait_bounded(mut child: std::process::Child) -> anyhow::Result<std::process::Output> {

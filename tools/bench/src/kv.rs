@@ -5,13 +5,12 @@
 //! library's `wasi:keyvalue` host (deterministic, unlike the times).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use sqlite_sessions_host::keyvalue::{Buckets, RedisOptions, Traffic};
 use sqlite_sessions_host::{Config, Request, Runtime, RuntimeOptions, SessionStorage};
 use test_servers::{RedisCluster, RedisServer};
 
-use crate::cycle::{run_cycle, run_variant_list, CycleFn, Step};
+use crate::cycle::{one_wasm_cycle, run_cycle, run_variant_list, CycleFn, Step};
 use crate::setup::{bench_config, seed_session, SEED};
 use crate::MAX_INSTANCES;
 
@@ -79,26 +78,6 @@ pub fn kv_runtime() -> anyhow::Result<Runtime> {
     )
 }
 
-/// One cycle of `runtime` on `storage`, timed.
-fn timed_cycle(
-    runtime: &Runtime,
-    storage: &SessionStorage,
-    config: &Config,
-    id: &str,
-    i: usize,
-) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    run_cycle(
-        || runtime.request(storage),
-        |req| runtime.finish(req),
-        config,
-        id,
-        &i.to_string(),
-        |_, _| {},
-    )?;
-    Ok(start.elapsed())
-}
-
 /// Section 8.
 pub fn kv_bench(
     stock: &Runtime,
@@ -135,18 +114,18 @@ pub fn kv_bench(
         let storage = SessionStorage::from(dir.path());
         variants.push((
             format!("wasm dir   {}", base.display()),
-            Box::new(move |i| timed_cycle(stock, &storage, dir_config, id, i)),
+            Box::new(move |i| one_wasm_cycle(stock, &storage, dir_config, id, i)),
         ));
     }
     let (redis_ref, cluster_ref) = (&redis, &cluster);
     let (redis_id, cluster_id) = (&redis_id, &cluster_id);
     variants.push((
         format!("wasm redis {}", servers.redis.addr()),
-        Box::new(move |i| timed_cycle(kv, redis_ref, kv_config, redis_id, i)),
+        Box::new(move |i| one_wasm_cycle(kv, redis_ref, kv_config, redis_id, i)),
     ));
     variants.push((
         "wasm redis cluster, 3 masters".to_owned(),
-        Box::new(move |i| timed_cycle(kv, cluster_ref, kv_config, cluster_id, i)),
+        Box::new(move |i| one_wasm_cycle(kv, cluster_ref, kv_config, cluster_id, i)),
     ));
     let stats = run_variant_list(variants, iters)?;
     if let [first, .., redis_row, cluster_row] = &stats[..] {

@@ -18,7 +18,7 @@ use anyhow::{bail, Context as _};
 use edge_server::{EdgeServer, ServerOptions};
 use test_servers::{ServeOptions, WasmtimeServe};
 
-use crate::http::{first_visit, visits, wait_bounded, which};
+use crate::http::{first_visit, visits, which, AbReport};
 
 /// Requests one instance serves in the reuse rows: the whole row, so that
 /// a row measures reuse rather than instance turnover.
@@ -148,28 +148,9 @@ fn ab_run(
         .stderr(Stdio::piped())
         .spawn()
         .context("starting ab")?;
-    let out = wait_bounded(child)?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "ab failed ({}): {}{}",
-            out.status,
-            text,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let field = |name: &str| -> Option<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-    };
-    let complete = field("Complete requests:").context("ab printed no request count")?;
-    let failed = field("Failed requests:").unwrap_or(0.0);
-    let non_2xx = field("Non-2xx responses:").unwrap_or(0.0);
-    if complete != requests as f64 || failed != 0.0 || non_2xx != 0.0 {
-        bail!("ab: {complete} complete, {failed} failed, {non_2xx} not 200:\n{text}");
-    }
-    let per_sec = field("Requests per second:").context("ab printed no rate")?;
+    let per_sec = AbReport::wait(child, requests)?
+        .field("Requests per second:")
+        .context("ab printed no rate")?;
     let percentiles = std::fs::read_to_string(&csv).context("reading ab's percentiles")?;
     let percentile = |p: u32| -> anyhow::Result<f64> {
         percentiles
